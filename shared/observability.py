@@ -1,0 +1,55 @@
+"""Prometheus metrics shared by every service (`/metrics`), and the HTTP middleware that feeds them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+MESSAGES = Counter("mlops_messages_total", "SQS messages handled, by outcome", ["service", "queue", "outcome"])
+HANDLER_SECONDS = Histogram(
+    "mlops_handler_seconds",
+    "Time spent in one event handler",
+    ["service", "event_type"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200),
+)
+EVENTS_PUBLISHED = Counter("mlops_events_published_total", "Domain events published", ["service", "event_type"])
+EVENT_AGE_SECONDS = Histogram(
+    "mlops_event_age_seconds",
+    "From an event's occurrence (or S3 write) to its handler starting",
+    ["service", "event_type"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+INFLIGHT = Gauge("mlops_messages_inflight", "Messages being handled now", ["service", "queue"])
+HTTP_REQUESTS = Counter("mlops_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+HTTP_SECONDS = Histogram(
+    "mlops_http_request_seconds",
+    "HTTP request latency",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SERVICE_INFO = Gauge("mlops_service_info", "Service identity", ["service", "code_version"])
+
+
+def install_http_metrics(app: FastAPI, service: str) -> None:
+    """Count and time every request by its route template (not its raw path, which would explode cardinality)."""
+
+    @app.middleware("http")
+    async def _metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(service, request.method, template, str(status)).inc()
+            HTTP_SECONDS.labels(service, request.method, template).observe(time.perf_counter() - started)
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,53 @@
+"""Text normalisation shared by training (prep) and serving (inference).
+
+Prep records the configuration it used in the data set's transformer file; inference loads that file for the model
+it serves and applies the very same function, so a text is never seen differently in training and in production.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+class NormalisationConfig(BaseModel):
+    """What cleaning does to a text. Recorded in `transformer.json`; changing a default changes data versions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    unicode_form: Literal["NFC", "NFKC", "none"] = "NFKC"
+    strip_control: bool = True
+    collapse_whitespace: bool = True
+    lowercase: bool = False
+    max_chars: int = 5000
+
+
+def _strip_control(text: str) -> str:
+    # Control and format characters (Cc, Cf: zero-width spaces, BOMs, bidi marks) carry no meaning for a classifier;
+    # tabs and newlines become spaces first so words they separate stay apart.
+    out = []
+    for ch in text:
+        if ch in "\t\n\r\x0b\x0c":
+            out.append(" ")
+        elif unicodedata.category(ch) not in ("Cc", "Cf"):
+            out.append(ch)
+    return "".join(out)
+
+
+def normalise(text: str, config: NormalisationConfig) -> str:
+    """Apply the recorded cleaning to one text (idempotent: normalise(normalise(t)) == normalise(t))."""
+    if config.unicode_form != "none":
+        text = unicodedata.normalize(config.unicode_form, text)
+    if config.strip_control:
+        text = _strip_control(text)
+    if config.collapse_whitespace:
+        text = _WHITESPACE.sub(" ", text).strip()
+    if config.lowercase:
+        text = text.lower()
+    text = text[: config.max_chars]
+    return text.rstrip() if config.collapse_whitespace else text
