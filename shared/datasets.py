@@ -108,3 +108,55 @@ class Manifest(BaseModel):
     rows_dropped: dict[str, int] = {}
     output_digest: str
     code_version: str
+
+
+# ------------------------------------------------------------------------------------- raw uploads
+# A raw object's column mapping and provenance travel as S3 user metadata (x-amz-meta-*), so a file uploaded by the
+# ingest API and a file dropped into raw/ by any S3 client are read the same way. Keys are lowercase (S3 lowercases).
+RAW_META_PREFIX = "mlops-"
+SCHEMA_FILE = "_schema.json"  # raw/{dataset}/_schema.json: the data set's default mapping; never a data file
+
+
+def mapping_to_metadata(mapping: ColumnMapping, *, correlation_id: str, upload_id: str) -> dict[str, str]:
+    meta = {"correlation-id": correlation_id, "upload-id": upload_id}
+    if mapping.format:
+        meta["format"] = mapping.format
+    if mapping.has_header is not None:
+        meta["has-header"] = "true" if mapping.has_header else "false"
+    if mapping.text_column:
+        meta["text-column"] = mapping.text_column
+    if mapping.label_column:
+        meta["label-column"] = mapping.label_column
+    if mapping.slice_columns:
+        meta["slice-columns"] = ",".join(mapping.slice_columns)
+    return {RAW_META_PREFIX + k: v for k, v in meta.items()}
+
+
+def mapping_from_metadata(metadata: dict[str, str]) -> tuple[ColumnMapping | None, dict[str, str]]:
+    """The mapping (None when the object carries none) and the provenance fields (correlation-id, upload-id)."""
+    meta = {
+        k.lower().removeprefix(RAW_META_PREFIX): v for k, v in metadata.items() if k.lower().startswith(RAW_META_PREFIX)
+    }
+    provenance: dict[str, str] = {k: meta[k] for k in ("correlation-id", "upload-id") if k in meta}
+    fields: dict[str, Any] = {}
+    if "format" in meta:
+        fields["format"] = meta["format"]
+    if "has-header" in meta:
+        fields["has_header"] = meta["has-header"].lower() == "true"
+    if "text-column" in meta:
+        fields["text_column"] = meta["text-column"]
+    if "label-column" in meta:
+        fields["label_column"] = meta["label-column"]
+    if meta.get("slice-columns"):
+        fields["slice_columns"] = tuple(c for c in meta["slice-columns"].split(",") if c)
+    return (ColumnMapping(**fields) if fields else None), provenance
+
+
+def dataset_of_raw_key(key: str) -> str | None:
+    """`raw/{dataset}/...` -> dataset; a file directly under raw/ names its data set by its stem."""
+    rest = key.removeprefix("raw/")
+    if rest == key or not rest:
+        return None
+    head, _, tail = rest.partition("/")
+    name = head if tail else head.rsplit(".", 1)[0]
+    return name if valid_dataset_name(name) else None

@@ -1,0 +1,91 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`. Both create the venv.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS := ingest,prep,trainer,registry,inference,monitor,notifier,cli,dev
+STAMP := $(VENV)/.installed
+LS_VENV := .venvs/localstack
+LS_PY ?= $(shell command -v python3.13 || echo $(HOME)/.pyenv/versions/3.13.0/bin/python)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export WANDB_SILENT := true
+
+.PHONY: venv up down status provision demo test test-unit test-integration test-e2e test-localstack \
+        lint typecheck check bench bench-inference schemas lock clean localstack-up localstack-down
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+up: venv  ## start the embedded stack: moto server + every service as a local process
+	$(BIN)/python -m shared.devstack up
+
+down:  ## stop everything `make up` started
+	@test -x $(BIN)/python && $(BIN)/python -m shared.devstack down || true
+
+status: venv
+	$(BIN)/python -m shared.devstack status
+
+provision: venv  ## apply the topology to whatever AWS_ENDPOINT_URL points at
+	$(BIN)/python -m shared.provision
+
+demo: venv  ## the whole lifecycle on the embedded stack, on a generated data set
+	$(BIN)/python -m shared.devstack up
+	$(BIN)/python -m shared.demo
+
+test: venv localstack-venv  ## everything CI runs: lint, types, unit, integration (moto + LocalStack), e2e
+	$(MAKE) lint typecheck
+	$(BIN)/pytest -q -m "not localstack" tests
+	$(MAKE) test-localstack
+
+test-unit: venv
+	$(BIN)/pytest -q tests/unit
+
+test-integration: venv
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: venv
+	$(BIN)/pytest -q tests/e2e
+
+localstack-venv: $(LS_VENV)/.installed
+$(LS_VENV)/.installed:
+	$(LS_PY) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q "localstack-core[runtime]==2026.3.0" "cbor2==5.6.5" "pyopenssl==25.1.0" service_identity
+	@touch $@
+
+localstack-up: localstack-venv  ## LocalStack without Docker on 127.0.0.1:4566
+	LOCALSTACK_VENV=$(LS_VENV) bash localstack/run-local.sh start
+
+localstack-down:
+	LOCALSTACK_VENV=$(LS_VENV) bash localstack/run-local.sh stop
+
+test-localstack: venv localstack-up  ## the integration suite again, against LocalStack
+	MLOPS_TEST_AWS=localstack $(BIN)/pytest -q -m "integration and not no_localstack" tests/integration; rc=$$?; \
+	  $(MAKE) localstack-down; exit $$rc
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy shared services ecs
+
+bench: venv  ## prep throughput and memory, event latency, training and model quality
+	$(BIN)/python -m tests.bench.run
+
+bench-inference: venv
+	$(BIN)/python -m tests.bench.inference
+
+schemas: venv  ## export the event JSON schemas into shared/schemas/
+	$(BIN)/python -m shared.schemas
+
+lock: venv
+	$(BIN)/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/' > requirements/constraints.new && \
+	  mv requirements/constraints.new requirements/constraints.txt
+
+clean: down
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache
