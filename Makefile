@@ -39,7 +39,7 @@ demo: venv  ## the whole lifecycle on the embedded stack, on a generated data se
 
 test: venv localstack-venv  ## everything CI runs: lint, types, unit, integration (moto + LocalStack), e2e
 	$(MAKE) lint typecheck
-	$(BIN)/pytest -q -m "not localstack" tests
+	$(BIN)/pytest -q tests
 	$(MAKE) test-localstack
 
 test-unit: venv

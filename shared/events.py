@@ -375,10 +375,6 @@ CATALOG: dict[str, type[EventPayload]] = {
 }
 
 
-class UnknownEventType(ValueError):
-    """An envelope names a type that is not in the catalog (a newer producer, or garbage)."""
-
-
 class Envelope(BaseModel):
     """The one wire format of every domain event."""
 
@@ -401,7 +397,7 @@ class Envelope(BaseModel):
         if isinstance(data, dict) and isinstance(data.get("payload"), dict):
             kind = CATALOG.get(str(data.get("type")))
             if kind is None:
-                raise UnknownEventType(f"unknown event type {data.get('type')!r}")
+                raise ValueError(f"unknown event type {data.get('type')!r}")
             data = {**data, "payload": kind.model_validate(data["payload"])}
         return data
 
