@@ -58,8 +58,6 @@ def topology(aws_endpoint: str, namespace: str) -> Topology:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    import psycopg2  # noqa: F401  (only to fail early with a clear message when the driver is missing)
-
     return POSTGRES_URL
 
 
