@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 EXTRAS := ingest,prep,trainer,registry,inference,monitor,notifier,cli,dev
 STAMP := $(VENV)/.installed
 LS_VENV := .venvs/localstack
-LS_PY ?= $(shell command -v python3.13 || echo $(HOME)/.pyenv/versions/3.13.0/bin/python)
+# LocalStack 2026 needs Python 3.13 (a separate venv; pyenv's 3.13 here, any python3.13 elsewhere).
+LS_PY ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_SILENT := true
