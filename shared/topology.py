@@ -9,27 +9,14 @@ IAM policies all read this module; there is no second hand-written copy of a res
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.alerting import notifier_filter_policy
 from shared.settings import ENVIRONMENTS, CommonSettings
 
 MAX_RECEIVE_COUNT = 5
-
-# Events a person should hear about; the notifier's routing may narrow this, never widen it.
-ALERT_EVENT_TYPES = (
-    "dataset.rejected",
-    "training.completed",
-    "training.failed",
-    "model.approval_requested",
-    "model.approved",
-    "model.rejected",
-    "model.promoted",
-    "model.rolled_back",
-    "model.integrity_failed",
-    "drift.detected",
-    "pipeline.failed",
-)
 
 
 @dataclass(frozen=True)
@@ -51,8 +38,13 @@ class QueueSpec:
     s3_rules: tuple[S3Rule, ...] = ()
     visibility_timeout: int = 60
     fanout: bool = False  # one queue per replica, created by the replica itself (see inference)
+    # A policy computed from configuration instead of the lists above (the notifier's, from its routes). Called
+    # lazily, so a service that only needs queue names never reads another service's configuration.
+    policy_source: Callable[[], dict[str, Any]] | None = None
 
     def filter_policy(self) -> dict[str, Any] | None:
+        if self.policy_source is not None:
+            return self.policy_source()
         if not self.event_types and not self.event_prefixes:
             return None
         matches: list[Any] = sorted(self.event_types)
@@ -73,7 +65,8 @@ def _queue_specs() -> tuple[QueueSpec, ...]:
         QueueSpec("registry", event_types=("dataset.prepared", "training.completed"), visibility_timeout=300),
         QueueSpec("inference", event_types=("model.promoted", "model.rolled_back"), fanout=True),
         QueueSpec("monitor", event_types=("drift.check_scheduled", "model.promoted"), visibility_timeout=600),
-        QueueSpec("notifier", event_types=ALERT_EVENT_TYPES),
+        # What reaches the notifier is what its routes take (event types and severities), see shared.alerting.
+        QueueSpec("notifier", policy_source=notifier_filter_policy),
     )
 
 
