@@ -80,6 +80,7 @@ class DatasetIngested(EventPayload):
     size_bytes: int
     filename: str
     mapping: ColumnMapping = ColumnMapping()
+    origin: str | None = None  # where an import came from (its URL without credentials or query)
 
 
 class SplitCounts(BaseModel):
