@@ -6,7 +6,9 @@ it serves and applies the very same function, so a text is never seen differentl
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
 from typing import Literal
 
@@ -27,16 +29,27 @@ class NormalisationConfig(BaseModel):
     max_chars: int = 5000
 
 
+_LINE_CONTROLS = re.compile("[\t\n\r\x0b\x0c]")
+
+
+@functools.cache
+def _control_chars() -> re.Pattern[str]:
+    """Every Cc/Cf code point of this Python's Unicode database, as one character class (built once, ~0.1 s)."""
+    ranges: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) in ("Cc", "Cf"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges) + "]")
+
+
 def _strip_control(text: str) -> str:
     # Control and format characters (Cc, Cf: zero-width spaces, BOMs, bidi marks) carry no meaning for a classifier;
-    # tabs and newlines become spaces first so words they separate stay apart.
-    out = []
-    for ch in text:
-        if ch in "\t\n\r\x0b\x0c":
-            out.append(" ")
-        elif unicodedata.category(ch) not in ("Cc", "Cf"):
-            out.append(ch)
-    return "".join(out)
+    # tabs and newlines become spaces first so words they separate stay apart. Regexes instead of a per-character
+    # loop: prep normalises every row of files of gigabytes, and this was most of its time.
+    return _control_chars().sub("", _LINE_CONTROLS.sub(" ", text))
 
 
 def normalise(text: str, config: NormalisationConfig) -> str:
