@@ -1,0 +1,1 @@
+"""The ingest HTTP API: uploads, imports, data set records and schema files."""
