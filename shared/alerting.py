@@ -26,7 +26,7 @@ Channel = Literal["teams", "email"]
 CHANNELS: tuple[Channel, ...] = ("teams", "email")
 # The notifier's own events are never routed back to it: a failing channel would otherwise alert about itself forever.
 UNROUTABLE_PREFIX = "notification."
-_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
+EMAIL_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
 
 
 def severity_rank(severity: str) -> int:
@@ -63,7 +63,7 @@ class Route(BaseModel):
     @field_validator("email_to")
     @classmethod
     def _addresses(cls, addresses: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [a for a in addresses if not _EMAIL.match(a)]
+        bad = [a for a in addresses if not EMAIL_ADDRESS.match(a)]
         if bad:
             raise ValueError(f"not email addresses: {bad}")
         return addresses
