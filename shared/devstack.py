@@ -23,6 +23,8 @@ from shared.settings import SERVICE_PORTS
 ROOT = Path(__file__).resolve().parent.parent
 START_ORDER = ("notifier", "ingest", "prep", "trainer", "registry", "inference", "monitor")
 MOTO_PORT = 5000
+# Local stand-ins for MS Teams and a mail server (services/notifier/devreceivers.py), started before the notifier.
+DEV_RECEIVERS = ("devreceivers", "services.notifier.devreceivers", "http://127.0.0.1:8026/healthz")
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
@@ -60,7 +62,17 @@ def stack_env(stack: Stack, endpoint: str) -> dict[str, str]:
     env.setdefault("WANDB_MODE", "offline" if not env.get("WANDB_API_KEY") else "online")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
+    return {**env, **notifier_receiver_env(env)}
+
+
+def notifier_receiver_env(env: dict[str, str]) -> dict[str, str]:
+    """Point the notifier at the local receivers, except for the channels the user configured for real."""
+    out = {"NOTIFIER_EMAIL_TO": env.get("NOTIFIER_EMAIL_TO", '["mlops-team@example.com"]')}
+    if not env.get("NOTIFIER_TEAMS_WEBHOOK_URL"):
+        out["NOTIFIER_TEAMS_WEBHOOK_URL"] = "http://127.0.0.1:8026/webhook/devstack"
+    if not env.get("NOTIFIER_SMTP_HOST"):
+        out.update(NOTIFIER_SMTP_HOST="127.0.0.1", NOTIFIER_SMTP_PORT="8025", NOTIFIER_SMTP_SECURITY="none")
+    return out
 
 
 def _alive(pid: int) -> bool:
@@ -126,6 +138,10 @@ def up(stack: Stack, services: list[str], timeout: float) -> int:
             return 1
     subprocess.run([sys.executable, "-m", "shared.provision"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     print("  topology   applied (make provision)")  # noqa: T201
+    if "notifier" in services:
+        name, module, health = DEV_RECEIVERS
+        if not _start(stack, name, [sys.executable, "-m", module], env, health, 30):
+            return 1
     failed = [
         name
         for name in services
@@ -164,7 +180,7 @@ def down(stack: Stack) -> int:
 
 def status(stack: Stack) -> int:
     rows = {}
-    for name in ("moto", *available_services()):
+    for name in ("moto", DEV_RECEIVERS[0], *available_services()):
         pid = _running_pid(stack, name)
         rows[name] = {"pid": pid, "running": pid is not None}
     print(json.dumps(rows, indent=2))  # noqa: T201

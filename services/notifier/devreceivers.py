@@ -82,7 +82,7 @@ class SmtpInbox:
     async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:  # aiosmtpd calls handle_<VERB>
-        raw = envelope.original_content or envelope.content
+        raw = envelope.original_content or envelope.content or b""
         message = email.message_from_bytes(raw if isinstance(raw, bytes) else raw.encode(), policy=email.policy.default)
         text = message.get_body(("plain",))  # type: ignore[attr-defined]
         html = message.get_body(("html",))  # type: ignore[attr-defined]
