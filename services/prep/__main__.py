@@ -1,0 +1,3 @@
+from shared.service import serve
+
+serve("services.prep.app:app", "prep")
