@@ -1,6 +1,7 @@
 """The demo's stages, in order. Each module has `run(ctx: DemoContext) -> None`; later issues append theirs."""
 
 STAGES: tuple[str, ...] = (
+    "shared.demo.stage_10_data",
     # Keep the alerts stage last: it prints what the notifier delivered during all the stages before it.
     "shared.demo.stage_90_alerts",
 )
