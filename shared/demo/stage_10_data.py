@@ -50,7 +50,8 @@ def _show_receipt(ctx: DemoContext, receipt: dict[str, Any]) -> None:
     table.add_row("[bold]stored at[/bold]", receipt["uri"])
     table.add_row("[bold]size[/bold]", f"{receipt['size_bytes']:,} bytes")
     table.add_row("[bold]correlation id[/bold]", receipt["correlation_id"])
-    table.add_row("[bold]mapping[/bold]", ", ".join(f"{k}={v}" for k, v in receipt["mapping"].items()))
+    mapping = {k: ",".join(v) if isinstance(v, list) else v for k, v in receipt["mapping"].items()}
+    table.add_row("[bold]mapping[/bold]", "  ".join(f"{k}={v}" for k, v in mapping.items()))
     ctx.console.print(table)
 
 
