@@ -171,6 +171,8 @@ class RoutingSettings(BaseSettings):
     @field_validator("routes", mode="before")
     @classmethod
     def _bare_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # JSON passed as a plain value (the environment's is decoded already)
+            value = json.loads(value)
         return {"routes": value} if isinstance(value, list) else value
 
     @model_validator(mode="after")

@@ -97,7 +97,7 @@ class SmtpInbox:
                 "message_id": str(message["Message-ID"] or ""),
                 "text": text.get_content() if text else "",
                 "html": html.get_content() if html else "",
-                "login": getattr(session, "authenticated", False),
+                "login": bool(getattr(session, "authenticated", False)),
             }
         )
         return "250 Message accepted for delivery"

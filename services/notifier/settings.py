@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from shared.alerting import EMAIL_ADDRESS, Channel, Routing, RoutingSettings
 
@@ -30,6 +31,9 @@ def _is_loopback(host: str) -> bool:
 
 class NotifierSettings(RoutingSettings):
     """Channels, recipients, delivery policy. The routes themselves come from `RoutingSettings` (shared)."""
+
+    # A validation error must not print the offending value: it may be the webhook URL or the password.
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     teams_webhook_url: SecretStr | None = Field(None, description="MS Teams Workflows webhook URL (a secret).")
     smtp_host: str | None = Field(None, description="SMTP relay; email is disabled when unset.")
