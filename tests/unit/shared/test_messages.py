@@ -73,21 +73,33 @@ def test_garbage_is_poison(body: str) -> None:
         decode_body(body)
 
 
-def test_captured_fixtures_parse() -> None:
-    # Real bodies captured from moto and LocalStack (and AWS's documented shape): every one must decode.
-    files = sorted(FIXTURES.glob("s3_*.json")) + sorted(FIXTURES.glob("sns_*.json"))
-    if not files:
-        pytest.skip("no captured fixtures")
-    for path in files:
-        data = json.loads(path.read_text())
-        body = data.get("Body", data) if isinstance(data, dict) else data
-        text = body if isinstance(body, str) else json.dumps(body)
-        try:
-            events = decode_body(text)
-        except PoisonMessage:
-            if "payload" in text or "Records" in text or "TestEvent" in text:
-                raise
-            continue
-        for event in events:
-            if isinstance(event, S3ObjectEvent):
-                assert "%" not in event.key and "+" not in event.key, path.name
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("s3_*.json")), ids=lambda p: p.stem)
+def test_captured_s3_notifications_decode(path: Path) -> None:
+    # Bodies captured from moto and LocalStack (and AWS's documented shape): keys come out decoded.
+    data = json.loads(path.read_text())
+    data.pop("_source", None)
+    events = decode_body(json.dumps(data))
+    if "testevent" in path.stem:
+        assert events == []
+        return
+    assert events and all(isinstance(e, S3ObjectEvent) for e in events)
+    for event in events:
+        assert isinstance(event, S3ObjectEvent)
+        assert "%" not in event.key and "+" not in event.key
+        if "unicode" in path.stem:
+            assert event.key == "raw/my data/naïve café.csv"
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("sns_*.json")), ids=lambda p: p.stem)
+def test_captured_sns_deliveries_carry_our_envelope(path: Path) -> None:
+    # Put our envelope where the captured probe message was; the delivery's shape is exactly what SQS gave.
+    captured = json.loads(path.read_text())
+    envelope = _envelope()
+    if "wrapped" in path.stem:
+        outer = json.loads(captured["Body"])
+        outer["Message"] = envelope.model_dump_json()
+        body = json.dumps(outer)
+    else:
+        assert "event_type" in captured["MessageAttributes"]
+        body = envelope.model_dump_json()
+    assert decode_body(body) == [envelope]
