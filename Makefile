@@ -5,15 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS := ingest,prep,trainer,registry,inference,monitor,notifier,cli,dev
 STAMP := $(VENV)/.installed
-LS_VENV := .venvs/localstack
-# LocalStack 2026 needs Python 3.13 (a separate venv; pyenv's 3.13 here, any python3.13 elsewhere).
-LS_PY ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+# LocalStack 2026 runs without Docker in its own venv on Python >= 3.12 (localstack/run-local.sh finds one).
+export LOCALSTACK_VENV := .venvs/localstack
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_SILENT := true
 
 .PHONY: venv up down status provision demo test test-unit test-integration test-e2e test-localstack \
-        lint typecheck check bench bench-inference schemas lock clean localstack-up localstack-down
+        lint typecheck bench bench-inference schemas lock clean localstack-up localstack-down
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -38,7 +37,7 @@ demo: venv  ## the whole lifecycle on the embedded stack, on a generated data se
 	$(BIN)/python -m shared.devstack up
 	$(BIN)/python -m shared.demo
 
-test: venv localstack-venv  ## everything CI runs: lint, types, unit, integration (moto + LocalStack), e2e
+test: venv  ## everything CI runs: lint, types, unit, integration (moto + LocalStack), e2e
 	$(MAKE) lint typecheck
 	$(BIN)/pytest -q tests
 	$(MAKE) test-localstack
@@ -52,17 +51,11 @@ test-integration: venv
 test-e2e: venv
 	$(BIN)/pytest -q tests/e2e
 
-localstack-venv: $(LS_VENV)/.installed
-$(LS_VENV)/.installed:
-	$(LS_PY) -m venv $(LS_VENV)
-	$(LS_VENV)/bin/pip install -q "localstack-core[runtime]==2026.3.0" "cbor2==5.6.5" "pyopenssl==25.1.0" service_identity
-	@touch $@
-
-localstack-up: localstack-venv  ## LocalStack without Docker on 127.0.0.1:4566
-	LOCALSTACK_VENV=$(LS_VENV) bash localstack/run-local.sh start
+localstack-up:  ## LocalStack without Docker on 127.0.0.1:4566 (installs its venv on first use)
+	bash localstack/run-local.sh start
 
 localstack-down:
-	LOCALSTACK_VENV=$(LS_VENV) bash localstack/run-local.sh stop
+	bash localstack/run-local.sh stop
 
 test-localstack: venv localstack-up  ## the integration suite again, against LocalStack
 	MLOPS_TEST_AWS=localstack $(BIN)/pytest -q -m "integration and not no_localstack" tests/integration; rc=$$?; \
