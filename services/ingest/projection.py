@@ -109,31 +109,31 @@ class Projection:
         self.store = store
 
     async def record(self, envelope: Envelope) -> None:
-        row = event_row(envelope)
+        row, sketch = event_row(envelope), None
         if envelope.type == DatasetIngested.event_type:
-            await self.store.save_upload(upload_from_ingested(envelope), replace=True)
+            await self.store.save_upload(upload_from_ingested(envelope))
         elif row.dataset and row.source_key:
-            row = await self._with_upload(row)
-        if await self.store.add_event(row):
+            row, sketch = _with_upload(row)
+        if await self.store.add_event(row, sketch):
             log.info("recorded %s", row.type, extra={"dataset": row.dataset, "upload_id": row.upload_id})
 
-    async def _with_upload(self, row: EventRow) -> EventRow:
-        """Link an event about a raw object to its upload, creating the record of a file dropped into raw/."""
-        raw = _raw_location(row.payload) or {}
-        bucket, key = str(raw.get("bucket", "")), str(raw.get("key", ""))
-        upload_id = row.upload_id or foreign_upload_id(bucket, key, raw.get("version_id") or raw.get("etag"))
-        dropped = UploadRow(
-            upload_id=upload_id,
-            dataset=str(row.dataset),
-            source="s3",
-            filename=posixpath.basename(key),
-            bucket=bucket,
-            key=key,
-            correlation_id=row.correlation_id,
-            created_at=row.occurred_at,
-            version_id=raw.get("version_id"),
-            etag=raw.get("etag"),
-        )
-        # replace=False: the record ingest wrote for its own upload (same id) always wins over this sketch.
-        await self.store.save_upload(dropped, replace=False)
-        return replace(row, upload_id=upload_id)
+
+def _with_upload(row: EventRow) -> tuple[EventRow, UploadRow]:
+    """Link an event about a raw object to its upload, with a sketch of that upload for files dropped into raw/
+    (the store keeps the sketch only when the upload id is unknown: ingest's own record always wins)."""
+    raw = _raw_location(row.payload) or {}
+    bucket, key = str(raw.get("bucket", "")), str(raw.get("key", ""))
+    upload_id = row.upload_id or foreign_upload_id(bucket, key, raw.get("version_id") or raw.get("etag"))
+    sketch = UploadRow(
+        upload_id=upload_id,
+        dataset=str(row.dataset),
+        source="s3",
+        filename=posixpath.basename(key),
+        bucket=bucket,
+        key=key,
+        correlation_id=row.correlation_id,
+        created_at=row.occurred_at,
+        version_id=raw.get("version_id"),
+        etag=raw.get("etag"),
+    )
+    return replace(row, upload_id=upload_id), sketch

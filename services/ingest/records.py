@@ -51,12 +51,13 @@ class EventRow:
 class RecordStore(Protocol):
     """Where the projection keeps its rows (SQL in the service, memory in unit tests)."""
 
-    async def add_event(self, row: EventRow) -> bool:
-        """Store an event; False when its id is already stored (a redelivery)."""
+    async def add_event(self, row: EventRow, sketch: UploadRow | None = None) -> bool:
+        """Store an event, and in the same transaction `sketch` (the upload it is about) unless that upload id is
+        already known; False when the event id is already stored (a redelivery)."""
         ...
 
-    async def save_upload(self, row: UploadRow, *, replace: bool) -> None:
-        """Insert an upload; with replace=False an existing row with the same id wins."""
+    async def save_upload(self, row: UploadRow) -> None:
+        """Insert or replace an upload."""
         ...
 
     async def uploads(self, dataset: str | None = None) -> list[UploadRow]: ...
@@ -78,16 +79,17 @@ class MemoryRecordStore:
         self.upload_rows: dict[str, UploadRow] = {}
         self._clock = 0.0
 
-    async def add_event(self, row: EventRow) -> bool:
+    async def add_event(self, row: EventRow, sketch: UploadRow | None = None) -> bool:
         if row.event_id in self.event_rows:
             return False
+        if sketch is not None:
+            self.upload_rows.setdefault(sketch.upload_id, sketch)
         self._clock += 1
         self.event_rows[row.event_id] = replace(row, recorded_at=self._clock)
         return True
 
-    async def save_upload(self, row: UploadRow, *, replace: bool) -> None:
-        if replace or row.upload_id not in self.upload_rows:
-            self.upload_rows[row.upload_id] = row
+    async def save_upload(self, row: UploadRow) -> None:
+        self.upload_rows[row.upload_id] = row
 
     async def uploads(self, dataset: str | None = None) -> list[UploadRow]:
         rows = [u for u in self.upload_rows.values() if dataset is None or u.dataset == dataset]

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Float, Integer, MetaData, String, Table, and_, insert, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.ingest.records import EventRow, UploadRow
 
@@ -56,6 +56,10 @@ def _upload(row: RowMapping) -> UploadRow:
     return UploadRow(**{c.name: row[c.name] for c in uploads_table.columns})
 
 
+def _values(row: UploadRow) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in uploads_table.columns}
+
+
 def _event(row: RowMapping) -> EventRow:
     values: dict[str, Any] = {c.name: row[c.name] for c in events_table.columns}
     if isinstance(values["payload"], str):  # some drivers hand JSON back as text
@@ -73,26 +77,34 @@ class SqlRecordStore:
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
 
-    async def add_event(self, row: EventRow) -> bool:
+    async def add_event(self, row: EventRow, sketch: UploadRow | None = None) -> bool:
         values = {c.name: getattr(row, c.name) for c in events_table.columns}
         values["recorded_at"] = time.time()
         try:
             async with self.engine.begin() as conn:
+                # One transaction: a reader never sees the sketched upload without the event that explains it.
+                if sketch is not None and not await self._known(conn, sketch.upload_id):
+                    await conn.execute(insert(uploads_table).values(**_values(sketch)))
                 await conn.execute(insert(events_table).values(**values))
         except IntegrityError:
+            # Usually the event is already stored (a redelivery). A concurrent sketch of the same upload also
+            # lands here; then the event is missing and the redelivered message will store it.
             return False
         return True
 
-    async def save_upload(self, row: UploadRow, *, replace: bool) -> None:
-        values = {c.name: getattr(row, c.name) for c in uploads_table.columns}
+    async def _known(self, conn: AsyncConnection, upload_id: str) -> bool:
+        found = await conn.execute(select(uploads_table.c.upload_id).where(uploads_table.c.upload_id == upload_id))
+        return found.first() is not None
+
+    async def save_upload(self, row: UploadRow) -> None:
+        values = _values(row)
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(insert(uploads_table).values(**values))
             return
         except IntegrityError:
-            if not replace:
-                return
-        # The row exists (the API and the consumer may both write it, in either order): ours is the full record.
+            pass
+        # The row exists (a sketch from a prep event that overtook ours, or our own event coming back): replace it.
         async with self.engine.begin() as conn:
             await conn.execute(
                 uploads_table.update().where(uploads_table.c.upload_id == row.upload_id).values(**values)

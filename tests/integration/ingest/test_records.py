@@ -116,7 +116,8 @@ def test_files_dropped_into_raw_show_up_through_prep_events(ingest_url: str, top
 
     def rejected_upload() -> dict[str, Any] | None:
         view = _dataset(ingest_url, "sms")
-        return view["uploads"][0] if view and view["uploads"] else None
+        uploads = view["uploads"] if view else []
+        return uploads[0] if uploads and uploads[0]["steps"] else None
 
     upload = wait_until(rejected_upload, what="the dropped file's record")
     assert (upload["source"], upload["filename"], upload["stage"], upload["ok"]) == (
