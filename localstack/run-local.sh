@@ -10,7 +10,7 @@
 #   LOCALSTACK_PYTHON          interpreter used to create it   (default: first Python >= 3.12 found: python3.13,
 #                              python3.12, ~/.pyenv/versions/3.1[23]*, python3). 3.11 does NOT work (see pick_python).
 #   LOCALSTACK_PORT            gateway port on 127.0.0.1       (default 4566)
-#   LOCALSTACK_SERVICES        SERVICES list                   (default s3,sqs,sns,events,scheduler)
+#   LOCALSTACK_SERVICES        SERVICES list                   (default s3,sqs,sns,events,scheduler,sts,iam)
 #   LOCALSTACK_STATE_DIR       FILESYSTEM_ROOT (state, logs, init hooks) (default .run/localstack; .run/ is gitignored)
 #   LOCALSTACK_INIT_DIR        optional dir with boot.d/start.d/ready.d/shutdown.d hook scripts;
 #                              it is symlinked to $LOCALSTACK_STATE_DIR/etc/localstack/init
@@ -28,7 +28,7 @@ set -euo pipefail
 LS_VERSION="2026.3.0"
 VENV="${LOCALSTACK_VENV:-.venvs/localstack}"
 PORT="${LOCALSTACK_PORT:-4566}"
-SERVICES_LIST="${LOCALSTACK_SERVICES:-s3,sqs,sns,events,scheduler}"
+SERVICES_LIST="${LOCALSTACK_SERVICES:-s3,sqs,sns,events,scheduler,sts,iam}"
 STATE_DIR="${LOCALSTACK_STATE_DIR:-.run/localstack}"
 TIMEOUT="${LOCALSTACK_READY_TIMEOUT:-90}"
 mkdir -p "$STATE_DIR"
