@@ -56,10 +56,13 @@ def normalise(text: str, config: NormalisationConfig) -> str:
     """Apply the recorded cleaning to one text (idempotent: normalise(normalise(t)) == normalise(t))."""
     if config.unicode_form != "none":
         text = unicodedata.normalize(config.unicode_form, text)
-    if config.strip_control:
+    # Fast path: a printable text has no control or format characters and no whitespace but " " (isprintable is
+    # False for Cc, Cf, Zs except the space, Zl, Zp), so both regexes below would leave it as it is.
+    printable = text.isprintable()
+    if config.strip_control and not printable:
         text = _strip_control(text)
     if config.collapse_whitespace:
-        text = _WHITESPACE.sub(" ", text).strip()
+        text = text.strip() if printable and "  " not in text else _WHITESPACE.sub(" ", text).strip()
     if config.lowercase:
         text = text.lower()
     text = text[: config.max_chars]

@@ -128,6 +128,8 @@ def _by_name(table: Table, names: tuple[str, ...], exclude: set[str | None]) -> 
 def _by_content(profiles: dict[str, Profile], role: str, exclude: str | None) -> str:
     candidates = [c for c, p in profiles.items() if c != exclude and (p.label_like if role == "label" else p.text_like)]
     evidence = [p.describe(c) for c, p in profiles.items()]
+    if role == "label" and len(candidates) > 1:  # a constant column says nothing; a varying one might be labels
+        candidates = [c for c in candidates if profiles[c].distinct > 1] or candidates
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

@@ -13,6 +13,7 @@ import hashlib
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 TOKEN_PATTERN = r"\w+"  # noqa: S105  (a regex, not a secret)
@@ -27,12 +28,17 @@ class HyperLogLog:
         self.registers = bytearray(1 << p)
 
     def add(self, item: str) -> None:
-        x = int.from_bytes(hashlib.blake2b(item.encode(), digest_size=8).digest(), "big")
-        index = x >> (64 - self.p)
-        rest = x & ((1 << (64 - self.p)) - 1)
-        rank = (64 - self.p) - rest.bit_length() + 1
-        if rank > self.registers[index]:
-            self.registers[index] = rank
+        self.add_all((item,))
+
+    def add_all(self, items: Iterable[str]) -> None:
+        registers, width = self.registers, 64 - self.p
+        mask = (1 << width) - 1
+        for item in items:
+            x = int.from_bytes(hashlib.blake2b(item.encode(), digest_size=8).digest(), "big")
+            rank = width - (x & mask).bit_length() + 1
+            index = x >> width
+            if rank > registers[index]:
+                registers[index] = rank
 
     def estimate(self) -> int:
         m = len(self.registers)
@@ -79,7 +85,10 @@ def _percentile(ordered: list[tuple[int, int]], total: int, q: float) -> int:
 
 
 class TextStats:
-    """Everything the transformer records about the training texts."""
+    """Everything the transformer records about the training texts. Texts are tokenised in batches (one regex call
+    per batch) because per-text calls dominated the cost on large files."""
+
+    BATCH = 2000
 
     def __init__(self, capacity: int, top: int) -> None:
         self.capacity = capacity
@@ -89,31 +98,39 @@ class TextStats:
         self.pruned = HyperLogLog()
         self.exact = True
         self.chars = Histogram()
-        self.token_counts = Histogram()
+        self.words = Histogram()
+        self._batch: list[str] = []
 
     def add(self, text: str) -> None:
-        tokens = _TOKENS.findall(text.lower())
+        self.chars.add(len(text))
+        self.words.add(text.count(" ") + 1)  # normalised texts: single spaces between words
+        self._batch.append(text)
+        if len(self._batch) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        tokens = _TOKENS.findall(" ".join(self._batch).lower())
+        self._batch.clear()
         self.tokens.update(tokens)
         self.total_tokens += len(tokens)
-        self.chars.add(len(text))
-        self.token_counts.add(len(tokens))
         if len(self.tokens) > self.capacity:
             self._prune()
 
     def _prune(self) -> None:
         # Drop the rarer half; remember what was dropped for the distinct-count estimate.
         threshold = sorted(self.tokens.values())[len(self.tokens) // 2]
-        for token in [t for t, c in self.tokens.items() if c <= threshold]:
-            self.pruned.add(token)
+        rare = [t for t, c in self.tokens.items() if c <= threshold]
+        self.pruned.add_all(rare)
+        for token in rare:
             del self.tokens[token]
         self.exact = False
 
     def vocabulary(self) -> dict[str, Any]:
+        self._flush()
         if self.exact:
             size = len(self.tokens)
         else:
-            for token in self.tokens:
-                self.pruned.add(token)
+            self.pruned.add_all(self.tokens)
             size = max(self.pruned.estimate(), len(self.tokens))
         top = sorted(self.tokens.items(), key=lambda item: (-item[1], item[0]))[: self.top]
         return {
@@ -123,7 +140,7 @@ class TextStats:
             "total_tokens": self.total_tokens,
             "top_tokens": [[token, count] for token, count in top],
             "top_tokens_share": round(sum(c for _, c in top) / self.total_tokens, 6) if self.total_tokens else 0.0,
-            "tokens_per_text": self.token_counts.summary(),
+            "words_per_text": self.words.summary(),  # space-separated words of the normalised text
         }
 
     def text_length(self) -> dict[str, float]:
