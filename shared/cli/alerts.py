@@ -37,7 +37,7 @@ def recent(
             f"[{style}]{row['status']}[/{style}]" if style else row["status"],
             row["severity"],
             row["event_type"],
-            row["title"] + (f" (x{row['collapsed']})" if row["collapsed"] > 1 else ""),
+            row["title"],
             str(row["attempts"]),
             row["target"],
             row["reason"] or "",

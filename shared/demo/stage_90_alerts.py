@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,8 @@ from rich.table import Table
 
 from shared.demo.context import DemoContext
 
-RECEIVERS_URL = "http://127.0.0.1:8026"
+# The dev stack's local Teams/SMTP stand-ins (services/notifier/devreceivers.py).
+RECEIVERS_URL = os.environ.get("MLOPS_DEVRECEIVERS_URL", "http://127.0.0.1:8026")
 SETTLE_SECONDS = 3.0  # the log must stay unchanged this long (late events of the last stage still arriving)
 
 
@@ -49,7 +51,10 @@ def run(ctx: DemoContext) -> None:
     table = Table("time", "channel", "severity", "title", title=f"{len(received)} alerts at the local receivers")
     for item in received:
         moment = datetime.fromtimestamp(item["received_at"]).strftime("%H:%M:%S")
-        table.add_row(moment, item["channel"], item.get("severity", ""), item.get("title", ""))
+        title = str(item.get("title", ""))
+        if item["channel"] == "email" and title.startswith("["):  # "[HIGH] ..." subject: the column shows it
+            title = title.split("] ", 1)[-1]
+        table.add_row(moment, item["channel"], item.get("severity", ""), title)
     ctx.console.print(table)
     by_status: dict[str, int] = {}
     for row in rows:
