@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.ingest.api import datasets, imports, uploads
 from services.ingest.handlers import handler_table
-from services.ingest.ingesting import IngestDeps
+from services.ingest.ingesting import IngestDeps, TransferSlots
 from services.ingest.projection import Projection
 from services.ingest.settings import IngestSettings
 from services.ingest.sqlstore import SqlRecordStore
@@ -23,6 +23,7 @@ async def bootstrap(runtime: Runtime) -> ServiceParts:
         bucket=runtime.topology.home_bucket,
         publisher=runtime.publisher,
         projection=projection,
+        slots=TransferSlots(settings.max_concurrent_transfers),
     )
 
     async def ready() -> dict[str, bool]:

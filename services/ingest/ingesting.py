@@ -11,7 +11,8 @@ import logging
 import mimetypes
 import posixpath
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,6 +47,29 @@ class TooLarge(ValueError):
         self.limit = limit
 
 
+class Busy(RuntimeError):
+    """Every transfer slot is taken (503: retry shortly)."""
+
+
+class TransferSlots:
+    """Bounds the uploads and imports in flight, so that memory stays bounded (each holds up to one S3 part)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.free = limit
+
+    @contextmanager
+    def take(self) -> Iterator[None]:
+        # No await between the check and the decrement: one event loop, so no lock is needed.
+        if self.free <= 0:
+            raise Busy(f"{self.limit} uploads or imports are in progress; retry shortly")
+        self.free -= 1
+        try:
+            yield
+        finally:
+            self.free += 1
+
+
 @dataclass(frozen=True)
 class IngestDeps:
     """What the ingest routes and handlers need; built once in `bootstrap`."""
@@ -55,6 +79,7 @@ class IngestDeps:
     bucket: str
     publisher: EventPublisher
     projection: Projection
+    slots: TransferSlots
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,12 @@ class IngestSettings(BaseSettings):
         le=512 * MIB,
         description="S3 multipart part size; also the most one upload buffers in memory. Smaller files are one PUT.",
     )
+    max_concurrent_transfers: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Uploads and imports in flight at once (each buffers up to one part); 503 past it.",
+    )
     sniff_bytes: int = Field(64 * 1024, ge=1024, le=MIB, description="Bytes inspected at the edge before writing.")
     max_form_field_bytes: int = Field(16 * 1024, ge=256, description="Largest non-file form field.")
     allow_private_imports: bool = Field(

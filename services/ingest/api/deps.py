@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Path, Request
 
 from services.ingest.fetch import ImportFailed
 from services.ingest.formparts import FormError
-from services.ingest.ingesting import IngestDeps, TooLarge
+from services.ingest.ingesting import Busy, IngestDeps, TooLarge
 from services.ingest.mapping import MappingError
 from services.ingest.sniff import ContentError
 from services.ingest.ssrf import BadImportUrl, ImportRefused
@@ -50,6 +50,8 @@ def http_errors() -> Iterator[None]:
         yield
     except ImportFailed as exc:
         raise HTTPException(exc.status_code, exc.detail) from exc
+    except Busy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
     except Exception as exc:
         status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), None)
         if status is None:

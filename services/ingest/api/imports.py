@@ -20,6 +20,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "The file is larger than INGEST_IMPORT_MAX_BYTES"},
     422: {"description": "Bad URL, data set name or mapping; empty, binary or undecodable file"},
     502: {"description": "The source failed (unreachable, error status, too many redirects)"},
+    503: {"description": "INGEST_MAX_CONCURRENT_TRANSFERS uploads/imports in progress; retry after a moment"},
     504: {"description": "The import took longer than INGEST_IMPORT_TIMEOUT_SECONDS"},
 }
 
@@ -44,7 +45,7 @@ async def import_file(dataset: Dataset, body: ImportRequest, deps: Deps) -> Rece
     The whole import (connect, download, store) is bounded in size and time; on any failure nothing is stored.
     """
     settings = deps.settings
-    with http_errors():
+    with http_errors(), deps.slots.take():
         mapping = body.to_mapping()
         origin = public_origin(parse_url(body.url))
         try:

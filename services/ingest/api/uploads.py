@@ -46,6 +46,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Not a multipart form, no `file` part, or fields after the file"},
     413: {"description": "The file is larger than INGEST_MAX_UPLOAD_BYTES"},
     422: {"description": "Bad data set name or mapping; empty, binary or undecodable file"},
+    503: {"description": "INGEST_MAX_CONCURRENT_TRANSFERS uploads/imports in progress; retry after a moment"},
 }
 
 
@@ -105,7 +106,7 @@ async def upload_file(dataset: Dataset, request: Request, deps: Deps) -> Receipt
     limit = deps.settings.max_upload_bytes
     _check_length(request, limit)
     try:
-        with http_errors():
+        with http_errors(), deps.slots.take():
             boundary = boundary_of(request.headers.get("content-type"))
             events = form_events(request.stream(), boundary, max_field_bytes=deps.settings.max_form_field_bytes)
             fields, start = await _fields_until_file(events)

@@ -194,3 +194,26 @@ def test_service_keeps_serving_after_bad_requests(ingest_url: str) -> None:
     for _ in range(3):
         httpx.post(f"{ingest_url}/v1/datasets/x/files", content=b"garbage", headers={"Content-Type": "text/plain"})
     assert httpx.get(f"{ingest_url}/readyz").status_code == 200
+
+
+def test_transfers_in_flight_are_bounded(start_ingest: StartIngest, topology: Topology) -> None:
+    with start_ingest(INGEST_MAX_CONCURRENT_TRANSFERS="1") as url:
+        holder = _start_raw_upload(url, "busy", declared=10 * MIB)  # takes the only slot and keeps it
+        try:
+
+            def refused() -> httpx.Response | None:
+                files = {"file": ("b.csv", b"text,label\nhi,a\n", "text/csv")}
+                answer = httpx.post(f"{url}/v1/datasets/busy/files", files=files)
+                return answer if answer.status_code == 503 else None
+
+            answer = wait_until(refused, what="a 503 while the slot is taken")
+            assert answer.headers["retry-after"] == "5" and "retry" in answer.json()["detail"]
+        finally:
+            holder.close()
+        files = {"file": ("b.csv", b"text,label\nhi,a\n", "text/csv")}
+        accepted = wait_until(
+            lambda: (r := httpx.post(f"{url}/v1/datasets/busy/files", files=files)).status_code == 202 and r,
+            what="the slot freed after the client left",
+        )
+        assert accepted.json()["key"].startswith("raw/busy/")
+    assert len(raw_keys(topology, "busy")) == 1
