@@ -62,4 +62,8 @@ async def get_schema(dataset: Dataset, deps: Deps) -> SchemaFile:
         raise HTTPException(404, f"data set {dataset!r} has no schema file") from exc
     async with answer["Body"] as body:
         data = await body.read()
-    return SchemaFile(dataset=dataset, uri=f"s3://{deps.bucket}/{key}", mapping=ColumnMapping.model_validate_json(data))
+    try:
+        mapping = ColumnMapping.model_validate_json(data)
+    except ValueError as exc:  # written by another S3 client: say what is wrong with it rather than fail
+        raise HTTPException(409, f"{key} is not a valid column mapping: {exc}") from exc
+    return SchemaFile(dataset=dataset, uri=f"s3://{deps.bucket}/{key}", mapping=mapping)

@@ -188,6 +188,9 @@ def test_schema_file(ingest_url: str, topology: Topology) -> None:
     assert bad.status_code == 422 and "0-based index" in bad.json()["detail"]
     unicode_names = httpx.put(url, json={"text_column": "Überschrift", "label_column": "Kategorie"})
     assert unicode_names.status_code == 200
+    boto("s3").put_object(Bucket=topology.home_bucket, Key=key, Body=b"not json")  # dropped by another client
+    broken = httpx.get(url)
+    assert broken.status_code == 409 and "not a valid column mapping" in broken.json()["detail"]
 
 
 def test_service_keeps_serving_after_bad_requests(ingest_url: str) -> None:
