@@ -57,6 +57,20 @@ class Provisioner:
                 raise
         # Versioning keeps every raw upload recoverable and gives each source object a version id for lineage.
         self.s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        # Parts of uploads abandoned by a crashed ingest would otherwise be kept (and billed) forever.
+        self.s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": "abort-incomplete-multipart-uploads",
+                        "Status": "Enabled",
+                        "Filter": {"Prefix": ""},
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
+                    }
+                ]
+            },
+        )
 
     def ensure_queue(self, spec: QueueSpec, topic_arn: str) -> str:
         dlq_url = self.sqs.create_queue(QueueName=self.t.dlq_name(spec.service))["QueueUrl"]
