@@ -4,11 +4,12 @@ Idempotency per (event id, channel) rests on the delivery log, consulted before 
 finds its `sent` row and sends nothing (it only re-emits `notification.sent`, with the same deterministic event id).
 
 The crash window. A send and its record cannot be one atomic step (Teams and SMTP are not in our database). We record
-`sending` before the attempt and `sent` right after it; a process killed between the receiver accepting the message
-and that update leaves `sending` behind, and the message's redelivery sends again. We chose at-least-once over
-at-most-once on purpose: a rare duplicate alert costs a glance, a lost one (a rollback, a tampered artifact) can cost
-an incident. The window is one SQL update wide; the duplicate is logged as a resumed delivery, and emails carry a
-deterministic Message-ID so mail systems that de-duplicate show it once.
+`sending` with a lease before the attempt and `sent` right after it. While the lease runs, another worker asking for
+the same delivery is told it is in progress (its message is left for later). A process killed between the receiver
+accepting the message and that update leaves `sending` behind; once the lease has run out, the redelivery sends
+again. We chose at-least-once over at-most-once on purpose: a rare duplicate alert costs a glance, a lost one (a
+rollback, a tampered artifact) can cost an incident. The window is one SQL update wide; the duplicate is logged as a
+resumed delivery, and emails carry a deterministic Message-ID so mail systems that de-duplicate show it once.
 
 Collapsing. The first alert of a kind (channel + type + severity + key facts) is sent at once and opens a window; the
 identical alerts that arrive inside it are recorded as `collapsed` and counted; when the window ends, the flusher sends
@@ -34,11 +35,12 @@ from services.notifier.secrets import Redactor
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import Claim, ClaimKind, DeliveryLog, Target
 from shared.alerting import Channel, Routing
-from shared.bus import HandlerContext
+from shared.bus import HandlerContext, InProgressElsewhere
 from shared.events import Envelope, EventPayload, NotificationFailed, NotificationSent
 from shared.publisher import EventPublisher
 
 log = logging.getLogger(__name__)
+WINDOW_RETENTION_SECONDS = 7 * 86400
 _SUMMARY_IDS = uuid.UUID("0b9e0f4c-2a57-4c1e-9d7f-5f1c3d1b6a21")
 
 
@@ -87,10 +89,15 @@ class Notifier:
             return
         alert = alerts.from_envelope(envelope, self.dashboard_url)
         channels = sorted(plan)
-        results = await asyncio.gather(*(self.deliver(alert, c, plan[c]) for c in channels))
+        # Every channel runs to its end even if another raises: one channel never holds another back.
+        outcomes = await asyncio.gather(*(self.deliver(alert, c, plan[c]) for c in channels), return_exceptions=True)
+        results = [o for o in outcomes if isinstance(o, Result)]
         for result in results:  # a fixed order, so a rerun emits the same deterministic ids
             if (report := self.report(alert, result)) is not None:
                 await ctx.emit(report)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         failed = [r for r in results if r.status == "failed"]
         if failed:
             raise DeliveryFailed("; ".join(f"{r.channel}: {r.reason}" for r in failed))
@@ -125,7 +132,9 @@ class Notifier:
         if channel == "email" and not recipients:
             return await self._record_failure(alert, channel, Target((), "", title), "no email recipients")
         target = Target(tuple(recipients), sender.target(recipients), title)
-        claim = await self.log.claim(alert, channel, target, self.window(alert))
+        claim = await self.log.claim(alert, channel, target, self.window(alert), self.lease_seconds)
+        if claim.kind is ClaimKind.IN_PROGRESS:  # leave the message: it comes back when that worker is done
+            raise InProgressElsewhere(f"{alert.event_id}/{channel}")
         if claim.kind is not ClaimKind.SEND:
             return self._settled(channel, claim)
         if claim.resumed:
@@ -138,6 +147,12 @@ class Notifier:
 
     def window(self, alert: Alert) -> float:
         return self.settings.collapse_window_seconds if alert.collapsible else 0.0
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long one attempt may take before its claim counts as abandoned (then: resent, at least once)."""
+        s = self.settings
+        return max(s.http_timeout, s.smtp_timeout) + s.retry_max_delay + 30.0
 
     def _settled(self, channel: Channel, claim: Claim) -> Result:
         row = claim.delivery
@@ -153,12 +168,14 @@ class Notifier:
         delivery_id = int(claim.delivery["id"])  # type: ignore[call-overload]
 
         async def attempted(number: int) -> None:
-            await self.log.attempted(delivery_id)
+            await self.log.attempted(delivery_id, self.lease_seconds)
 
-        def failed_once(number: int, error: DeliveryError, wait: float | None) -> None:
+        async def failed_once(number: int, error: DeliveryError, wait: float | None) -> None:
             then = f"retrying in {wait:.2f}s" if wait is not None else "giving up"
             reason = self.redactor(error.reason)
             log.warning("%s to %s, attempt %d failed: %s; %s", alert.event_type, channel, number, reason, then)
+            if wait is not None and wait > self.settings.retry_max_delay:  # a long Retry-After: keep the claim
+                await self.log.extend(delivery_id, wait + self.lease_seconds)
 
         outcome = await with_retries(lambda: sender.send(alert, target.recipients), self.policy, attempted, failed_once)
         detail = self.redactor(outcome.detail)
@@ -171,7 +188,7 @@ class Notifier:
         return Result(channel, "sent", attempts, None, int(row["collapsed"]), row)
 
     async def _record_failure(self, alert: Alert, channel: Channel, target: Target, reason: str) -> Result:
-        claim = await self.log.claim(alert, channel, target, 0.0)
+        claim = await self.log.claim(alert, channel, target, 0.0, self.lease_seconds)
         if claim.kind is not ClaimKind.SEND:
             return self._settled(channel, claim)
         row = await self.log.finish(int(claim.delivery["id"]), "failed", reason)  # type: ignore[call-overload]
@@ -192,6 +209,7 @@ class Notifier:
                 )
                 sent += 1
             await self.log.close_window(window.id)
+        await self.log.prune_windows(older_than_seconds=WINDOW_RETENTION_SECONDS)
         return sent
 
     async def _summarise(

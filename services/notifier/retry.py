@@ -47,7 +47,7 @@ async def with_retries(
     attempt: Callable[[], Awaitable[str]],
     policy: RetryPolicy,
     on_attempt: Callable[[int], Awaitable[None]] | None = None,
-    on_error: Callable[[int, DeliveryError, float | None], None] | None = None,
+    on_error: Callable[[int, DeliveryError, float | None], Awaitable[None]] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Outcome:
     """Run `attempt` until it succeeds or the policy says stop. Only `DeliveryError` is retried."""
@@ -61,7 +61,7 @@ async def with_retries(
         except DeliveryError as error:
             wait = policy.delay(number, error)
             if on_error is not None:
-                on_error(number, error, wait)
+                await on_error(number, error, wait)
             if wait is None:
                 verdict = "not retryable" if not error.retryable else f"gave up after {number} attempt(s)"
                 return Outcome(False, number, f"{error.reason} ({verdict})")

@@ -1,7 +1,8 @@
 """The durable delivery log and the collapse windows, in SQL (SQLite locally, PostgreSQL shared by replicas).
 
 Deliveries: one row per (event id, channel), unique. Its states:
-- `sending`: claimed, an attempt is under way (or was, when the process died: see `Claim.resumed`);
+- `sending`: claimed, an attempt is under way while `lease_until` lies ahead (another worker asking gets
+  `IN_PROGRESS`); once the lease has passed, its sender died, possibly after sending (see `Claim.resumed`);
 - `sent`, `failed` (the last try ended without success; a redelivery of the message tries again), `collapsed` (held
   back by an open window: it is counted in the window's summary), `skipped` (the channel is not configured).
 
@@ -21,77 +22,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.notifier.alerts import Alert
-
-metadata = MetaData()
-deliveries = Table(
-    "notifier_deliveries",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(128), nullable=False),
-    Column("channel", String(16), nullable=False),
-    Column("event_type", String(64), nullable=False),
-    Column("severity", String(16), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("title", String(300), nullable=False),
-    Column("target", String(1000), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("reason", Text),
-    Column("collapsed", Integer, nullable=False),
-    Column("window_id", Integer),
-    Column("correlation_id", String(128)),
-    Column("created_at", Float, nullable=False),
-    Column("updated_at", Float, nullable=False),
-    UniqueConstraint("event_id", "channel", name="uq_notifier_delivery"),
-    Index("ix_notifier_deliveries_created", "created_at"),
-)
-windows = Table(
-    "notifier_windows",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("channel", String(16), nullable=False),
-    Column("collapse_key", String(64), nullable=False),
-    Column("leader_event_id", String(128), nullable=False),
-    Column("envelope", Text, nullable=False),
-    Column("recipients", Text, nullable=False),
-    Column("opened_at", Float, nullable=False),
-    Column("closes_at", Float, nullable=False),
-    Column("suppressed", Integer, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("claimed_until", Float, nullable=False),
-    Index(
-        "uq_notifier_open_window",
-        "channel",
-        "collapse_key",
-        unique=True,
-        sqlite_where=text("state = 'open'"),
-        postgresql_where=text("state = 'open'"),
-    ),
-)
+from services.notifier.tables import deliveries, metadata, windows
 
 
 class ClaimKind(enum.Enum):
     SEND = "send"  # this caller sends now
     DONE = "done"  # a terminal record exists (sent, collapsed, skipped): nothing to send
     COLLAPSED = "collapsed"  # held back by an open window (recorded now)
+    IN_PROGRESS = "in_progress"  # another live worker is sending it right now
 
 
 @dataclass(frozen=True)
@@ -142,12 +85,15 @@ class DeliveryLog:
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
 
-    async def claim(self, alert: Alert, channel: str, target: Target, window_seconds: float) -> Claim:
-        """Decide what this (event, channel) needs: send it, nothing (already done), or count it in a window."""
+    async def claim(
+        self, alert: Alert, channel: str, target: Target, window_seconds: float, lease_seconds: float
+    ) -> Claim:
+        """Decide what this (event, channel) needs: send it, nothing (already done, or someone is on it), or count
+        it in a window. A SEND claim holds a lease for `lease_seconds` (extend it with `attempted`)."""
         for _ in range(5):
             try:
                 async with self._decide, self.engine.begin() as conn:
-                    return await self._claim(conn, alert, channel, target, window_seconds)
+                    return await self._claim(conn, alert, channel, target, window_seconds, lease_seconds)
             except (IntegrityError, _LostRace):  # another process got there first: look again
                 continue
         raise RuntimeError(f"could not claim delivery of {alert.event_id} to {channel}")
@@ -159,6 +105,7 @@ class DeliveryLog:
         channel: str,
         target: Target,
         window_seconds: float,
+        lease_seconds: float,
     ) -> Claim:
         now = self.clock()
         existing = await self._row(conn, alert.event_id, channel)
@@ -166,9 +113,16 @@ class DeliveryLog:
             if existing["status"] in TERMINAL:
                 return Claim(ClaimKind.DONE, existing)
             resumed = existing["status"] == "sending"
-            await conn.execute(
-                update(deliveries).where(deliveries.c.id == existing["id"]).values(status="sending", updated_at=now)
+            if resumed and existing["lease_until"] > now:
+                return Claim(ClaimKind.IN_PROGRESS, existing)
+            # Compare-and-set on the row we read: of two workers taking over the same row, one wins.
+            taken = await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == existing["id"], deliveries.c.updated_at == existing["updated_at"])
+                .values(status="sending", lease_until=now + lease_seconds, updated_at=now)
             )
+            if taken.rowcount != 1:
+                raise _LostRace
             return Claim(ClaimKind.SEND, {**existing, "status": "sending"}, resumed=resumed)
         window_id = None
         if alert.collapsible and window_seconds > 0:
@@ -181,12 +135,13 @@ class DeliveryLog:
                 )
                 if counted.rowcount != 1:  # the flusher took the window meanwhile
                     raise _LostRace
-                row = await self._insert(conn, alert, channel, target, "collapsed", window["id"], now)
+                row = await self._insert(conn, alert, channel, target, "collapsed", window["id"], now, 0.0)
                 return Claim(ClaimKind.COLLAPSED, row)
             if window is not None:  # ended, not yet flushed: hand it to the flusher, open a new one
                 await conn.execute(update(windows).where(windows.c.id == window["id"]).values(state="due"))
             window_id = await self._new_window(conn, alert, channel, target.recipients, now, window_seconds)
-        return Claim(ClaimKind.SEND, await self._insert(conn, alert, channel, target, "sending", window_id, now))
+        row = await self._insert(conn, alert, channel, target, "sending", window_id, now, now + lease_seconds)
+        return Claim(ClaimKind.SEND, row)
 
     async def _row(self, conn: AsyncConnection, event_id: str, channel: str) -> dict[str, Any] | None:
         query = select(deliveries).where(deliveries.c.event_id == event_id, deliveries.c.channel == channel)
@@ -228,6 +183,7 @@ class DeliveryLog:
         status: str,
         window_id: int | None,
         now: float,
+        lease_until: float,
     ) -> dict[str, Any]:
         values = {
             "event_id": alert.event_id,
@@ -242,6 +198,7 @@ class DeliveryLog:
             "collapsed": max(1, alert.repeated),
             "window_id": window_id,
             "correlation_id": alert.correlation_id,
+            "lease_until": lease_until,
             "created_at": now,
             "updated_at": now,
         }
@@ -253,18 +210,27 @@ class DeliveryLog:
         try:
             async with self._decide, self.engine.begin() as conn:
                 if await self._row(conn, alert.event_id, channel) is None:
-                    row = await self._insert(conn, alert, channel, target, "skipped", None, self.clock())
+                    row = await self._insert(conn, alert, channel, target, "skipped", None, self.clock(), 0.0)
                     await conn.execute(update(deliveries).where(deliveries.c.id == row["id"]).values(reason=reason))
         except IntegrityError:
             pass
 
-    async def attempted(self, delivery_id: int) -> None:
-        """Count one more attempt (visible in the log while a delivery is still retrying)."""
+    async def attempted(self, delivery_id: int, lease_seconds: float) -> None:
+        """Count one more attempt (visible in the log while a delivery is still retrying) and renew the lease."""
+        now = self.clock()
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id)
-                .values(attempts=deliveries.c.attempts + 1, updated_at=self.clock())
+                .values(attempts=deliveries.c.attempts + 1, lease_until=now + lease_seconds, updated_at=now)
+            )
+
+    async def extend(self, delivery_id: int, lease_seconds: float) -> None:
+        """Keep the lease across a long wait between attempts (a Retry-After)."""
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(deliveries).where(deliveries.c.id == delivery_id).values(lease_until=now + lease_seconds)
             )
 
     async def finish(self, delivery_id: int, status: str, reason: str | None) -> dict[str, Any]:
@@ -344,6 +310,15 @@ class DeliveryLog:
     async def close_window(self, window_id: int) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(update(windows).where(windows.c.id == window_id).values(state="flushed"))
+
+    async def prune_windows(self, older_than_seconds: float) -> int:
+        """Forget flushed windows (the deliveries keep their window id; the log itself is kept)."""
+        cutoff = self.clock() - older_than_seconds
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(windows).where(windows.c.state == "flushed", windows.c.closes_at < cutoff)
+            )
+            return int(result.rowcount or 0)
 
     async def ping(self) -> bool:
         async with self.engine.connect() as conn:

@@ -6,8 +6,8 @@ import pytest
 
 from services.notifier.channels import DeliveryError
 from services.notifier.delivery import DeliveryFailed
-from services.notifier.store import deliveries
-from shared.bus import HandlerContext
+from services.notifier.tables import deliveries
+from shared.bus import HandlerContext, InProgressElsewhere
 from shared.events import Envelope
 from shared.publisher import MemoryPublisher
 from tests.unit.notifier.conftest import FakeSender, NotifierFactory
@@ -52,8 +52,12 @@ async def test_an_interrupted_send_is_sent_again_at_least_once(make_notifier: No
     notifier = await make_notifier({"teams": teams})
     event = envelope(PAYLOADS["training.failed"])
     await notifier.notify(event, _ctx(event))
-    async with notifier.log.engine.begin() as conn:  # as if the process died between the send and its record
-        await conn.execute(deliveries.update().values(status="sending"))
+    async with notifier.log.engine.begin() as conn:  # as if a worker were between the send and its record
+        await conn.execute(deliveries.update().values(status="sending", lease_until=notifier.log.clock() + 60))
+    with pytest.raises(InProgressElsewhere):  # ... and alive: leave the message, it comes back later
+        await notifier.notify(event, _ctx(event))
+    async with notifier.log.engine.begin() as conn:  # ... and dead (its lease ran out)
+        await conn.execute(deliveries.update().values(lease_until=0))
     await notifier.notify(event, _ctx(event))
     assert len(teams.sent) == 2
     (row,) = await notifier.log.recent(channel="teams")
