@@ -7,12 +7,13 @@ or API answer, and are unwrapped only at the moment of sending.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.alerting import EMAIL_ADDRESS, Channel, Routing, RoutingSettings
 
@@ -44,7 +45,9 @@ class NotifierSettings(RoutingSettings):
     smtp_ca_file: Path | None = Field(None, description="CA bundle for a relay with a private certificate.")
     smtp_timeout: float = Field(20.0, gt=0)
     email_from: str = "MLOps notifier <mlops-notifier@localhost>"
-    email_to: tuple[str, ...] = Field((), description="Default recipients of routes that name none.")
+    email_to: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Default recipients of routes that name none: a JSON list or comma-separated."
+    )
     http_timeout: float = Field(10.0, gt=0)
     dashboard_url: str | None = Field(None, description="Registry dashboard link; default {MLOPS_REGISTRY_URL}/ui.")
     collapse_window_seconds: float = Field(300.0, ge=0, description="Identical alerts inside it become one; 0: off.")
@@ -54,6 +57,14 @@ class NotifierSettings(RoutingSettings):
     retry_max_delay: float = Field(30.0, ge=0, description="Cap of one backoff delay.")
     retry_after_max: float = Field(120.0, ge=0, description="Longest Retry-After honoured; longer ones end the try.")
     sync_filter_policy: bool = Field(True, description="At start-up, make the subscription's filter match the routes.")
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _list_or_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return json.loads(text) if text.startswith("[") else [a.strip() for a in text.split(",") if a.strip()]
+        return value
 
     @field_validator("email_to")
     @classmethod

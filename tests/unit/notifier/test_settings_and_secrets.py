@@ -78,3 +78,9 @@ def test_log_filter_rewrites_library_log_lines(caplog: pytest.LogCaptureFixture)
         logger.removeFilter(guard)
     assert "S3CRET" not in caplog.text
     assert 'HTTP Request: POST *** "HTTP/1.1 202 Accepted"' in caplog.text
+
+
+@pytest.mark.parametrize("value", ['["a@example.com", "b@example.com"]', "a@example.com, b@example.com"])
+def test_default_recipients_as_json_or_comma_separated(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("NOTIFIER_EMAIL_TO", value)
+    assert NotifierSettings().email_to == ("a@example.com", "b@example.com")
