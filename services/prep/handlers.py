@@ -17,7 +17,7 @@ from services.prep.workflow import Prepared, Workbench, prepare, resolve_mapping
 from shared.bus import HandlerContext, HandlerTable
 from shared.datasets import dataset_of_raw_key, mapping_from_metadata
 from shared.events import DatasetPrepared, DatasetRejected, S3Location
-from shared.messages import S3_OBJECT_CREATED, S3ObjectEvent
+from shared.messages import S3_OBJECT_CREATED, PoisonMessage, S3ObjectEvent
 
 log = logging.getLogger(__name__)
 API_EVENT_NAME = "ObjectCreated:PrepJob"  # S3ObjectEvent.event_name of `POST /v1/jobs` requests
@@ -46,6 +46,8 @@ async def prepare_raw_object(event: S3ObjectEvent, ctx: HandlerContext, deps: Pr
     if reason := skip_reason(event.key):
         log.info("skipping %s: %s", event.key, reason)
         return
+    if event.bucket != deps.bench.bucket:  # a misrouted notification: retrying cannot help, the DLQ keeps it
+        raise PoisonMessage(f"prep prepares objects of s3://{deps.bench.bucket} only, not s3://{event.bucket}")
     trigger = "api" if event.event_name == API_EVENT_NAME else "s3"
     jid = await deps.jobs.start(event, trigger)
     try:

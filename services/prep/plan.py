@@ -14,6 +14,7 @@ from services.prep.model import ReadPlan, Rejected
 from services.prep.sniff import (
     LABEL_NAMES,
     TEXT_NAMES,
+    Sniffed,
     Table,
     extension_format,
     looks_like_header,
@@ -59,7 +60,27 @@ def build_plan(
     mapping = mapping or ColumnMapping()
     text = sample.decode(encoding, errors=errors_for(encoding))
     lines = sample_text_lines(text.removeprefix("\ufeff"), complete)
-    sniffed = sniff_format(lines, extension_format(filename), mapping.format)
+    readings = sniff_format(lines, extension_format(filename), mapping.format)
+    plans, problems = [], []
+    for sniffed in readings:
+        try:
+            plans.append(_plan_for(sniffed, encoding, mapping, origin))
+        except Rejected as problem:
+            problems.append(problem)
+    if len(plans) == 1:
+        return plans[0]
+    if not plans:
+        raise problems[0]
+    raise Rejected(
+        "ambiguous format: the sample reads as csv and as tsv, with a text and a label column either way",
+        [
+            *(f"as {p.format}: text {p.text_column!r}, label {p.label_column!r}" for p in plans),
+            "upload with an explicit format (metadata mlops-format or raw/<dataset>/_schema.json)",
+        ],
+    )
+
+
+def _plan_for(sniffed: Sniffed, encoding: str, mapping: ColumnMapping, origin: str) -> ReadPlan:
     has_header = False
     if sniffed.format in ("csv", "tsv"):
         width = modal_width(sniffed.records)

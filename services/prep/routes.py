@@ -61,7 +61,7 @@ def _source(body: JobRequest, deps: PrepDeps) -> S3Location:
     try:
         location = S3Location.parse(body.uri)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(422, str(exc)) from exc
     if location.bucket != deps.bench.bucket:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"prep reads raw data from s3://{deps.bench.bucket} only")
     if not location.key.startswith("raw/"):

@@ -48,7 +48,7 @@ TEXT_NAMES = (
     "question",
     "description",
 )
-LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "intent", "topic", "tag", "y")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "intent", "topic", "tag")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,9 @@ def sample_text_lines(text: str, complete: bool) -> list[str]:
     return lines[: SAMPLE_RECORDS * 4]
 
 
-def sniff_format(lines: list[str], extension: Format | None, declared: Format | None) -> Sniffed:
+def sniff_format(lines: list[str], extension: Format | None, declared: Format | None) -> list[Sniffed]:
+    """The readings the sample supports: one, or csv and tsv both when the sample is consistent as either (the
+    caller keeps the one whose columns make sense, or rejects the file as ambiguous)."""
     nonblank = [line for line in lines if line.strip()]
     if not nonblank:
         raise Rejected("no data: the file holds only blank lines")
@@ -99,29 +101,28 @@ def sniff_format(lines: list[str], extension: Format | None, declared: Format | 
         "tsv": parsed["tsv"][1],
         "csv": parsed["csv"][1],
     }
-    fmt = declared or _choose(shares, extension)
-    if fmt in ("csv", "tsv"):
-        records, _share, delimiter = parsed[fmt]
-        return Sniffed(fmt, delimiter, records, [])
-    return Sniffed(fmt, None, [], objects)
+    formats = [declared] if declared else _choose(shares, extension)
+    out = []
+    for fmt in formats:
+        if fmt in ("csv", "tsv"):
+            records, _share, delimiter = parsed[fmt]
+            out.append(Sniffed(fmt, delimiter, records, []))
+        else:
+            out.append(Sniffed(fmt, None, [], objects))
+    return out
 
 
-def _choose(shares: dict[Format, float], extension: Format | None) -> Format:
+def _choose(shares: dict[Format, float], extension: Format | None) -> list[Format]:
     candidates = [fmt for fmt, share in shares.items() if share >= CONSISTENT]
     if extension in candidates:
-        return extension  # type: ignore[return-value]
+        return [extension]  # type: ignore[list-item]
     for specific in ("jsonl", "fasttext"):  # structure no natural text has by accident
         if specific in candidates:
-            return specific  # type: ignore[return-value]
-    if len(candidates) == 1:
-        return candidates[0]
-    found = ", ".join(f"{fmt} {share:.0%}" for fmt, share in shares.items())
+            return [specific]  # type: ignore[list-item]
     if not candidates:
+        found = ", ".join(f"{fmt} {share:.0%}" for fmt, share in shares.items())
         raise Rejected("unrecognised format", [f"share of sample records consistent with each format: {found}"])
-    raise Rejected(
-        "ambiguous format: the sample reads consistently as both csv and tsv",
-        [found, "upload with an explicit format (metadata mlops-format or raw/<dataset>/_schema.json)"],
-    )
+    return candidates
 
 
 def _delimited(lines: list[str], delimiter: str, *, quoting: bool) -> tuple[list[list[str]], float, str]:
@@ -159,23 +160,22 @@ def modal_width(records: list[list[str]]) -> int:
 
 
 def looks_like_header(records: list[list[str]], width: int) -> bool:
-    """A first record of names (unique, identifier-like) that is not a data row: known names, or a label-like
-    column whose first value is not among that column's values."""
+    """A first record of names (unique, identifier-like) that is not a data row: none of its values recurs in its
+    column below, and it holds a known name (text, label, ...) or a label-like column does not contain it."""
     if not records or len(records[0]) != width:
         return False
     first = [field.strip() for field in records[0]]
     if len(set(first)) != len(first) or not all(_NAME.match(field) for field in first):
         return False
-    if any(field.lower() in TEXT_NAMES + LABEL_NAMES for field in first):
-        return True
     rest = [row for row in records[1:] if len(row) == width]
     if not rest:
         return True  # a lone row of names: a header over no data (rejected later as "no data rows")
-    for i in range(width):
-        values = {row[i].strip() for row in rest}
-        if len(values) <= max(2, len(rest) // 2) and first[i] not in values:
-            return True
-    return False
+    columns = [{row[i].strip() for row in rest} for i in range(width)]
+    if any(first[i] in columns[i] for i in range(width)):
+        return False  # "spam" over a column of spam/ham is data, whatever it is called
+    if any(field.lower() in TEXT_NAMES + LABEL_NAMES for field in first):
+        return True
+    return any(len(values) <= max(2, len(rest) // 2) for values in columns)
 
 
 def table_of(sniffed: Sniffed, has_header: bool) -> Table:

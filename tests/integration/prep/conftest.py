@@ -21,7 +21,7 @@ from tests.conftest import boto
 from tests.support.servers import running
 
 StartPrep = Callable[..., AbstractContextManager[str]]
-FAST_CONSUMER = {"CONSUMER_WAIT_SECONDS": "1", "CONSUMER_VISIBILITY_TIMEOUT": "10", "CONSUMER_RETRY_BACKOFF_MAX": "0"}
+FAST_CONSUMER = {"CONSUMER_WAIT_SECONDS": "1", "CONSUMER_VISIBILITY_TIMEOUT": "5", "CONSUMER_RETRY_BACKOFF_MAX": "0"}
 
 
 @pytest.fixture

@@ -125,3 +125,9 @@ def test_files_without_usable_data_are_rejected(data: bytes, reason: str) -> Non
 def test_a_header_with_duplicate_names_is_rejected() -> None:
     data = b"text,text\nhello there,a\nhi,b\n"
     assert rejected(data, mapping=ColumnMapping(has_header=True)).reason == "duplicate column names in the header"
+
+
+def test_a_first_row_whose_values_recur_below_is_data_not_a_header() -> None:
+    data = b"".join(f"ordinary text {i}\t{'label' if i % 2 else 'y'}\n".encode() for i in range(40))
+    found = plan(data)
+    assert not found.has_header and found.label_column == "1"
