@@ -62,6 +62,7 @@ class ServiceParts:
     ready: ReadyCheck | None = None
     background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
     queue_url: str | None = None  # override of the topology queue (e.g. a per-replica fan-out queue)
+    not_ready_reason: Callable[[], str | None] | None = None  # why /readyz says 503, in words (optional)
 
 
 @dataclass
@@ -156,7 +157,10 @@ def _health_router() -> APIRouter:
             except Exception:  # a failing check means "not ready", never a 500
                 checks["service"] = False
         ok = all(checks.values())
-        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+        body: dict[str, Any] = {"ready": ok, "checks": checks}
+        if not ok and parts is not None and parts.not_ready_reason is not None:
+            body["reason"] = parts.not_ready_reason()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
     async def metrics() -> Response:

@@ -1,0 +1,1 @@
+"""The inference service: async predictions with micro-batching, hot model swap and traffic capture (port 8080)."""

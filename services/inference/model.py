@@ -1,0 +1,126 @@
+"""A loaded model as the service serves it: the Flair classifier, the normalisation fitted for its data set, and
+where it came from. Everything here runs in worker threads, never on the event loop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from shared.classifier import load_verified
+from shared.textnorm import NormalisationConfig, normalise
+
+log = logging.getLogger(__name__)
+WARMUP_TEXTS = ("warm up", "a slightly longer text to warm up the model's code paths", "x")
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """One text's outcome. `label` is None when the text was empty after cleaning (nothing to classify)."""
+
+    text: str  # as normalised: what the model saw
+    label: str | None
+    probability: float
+    probabilities: dict[str, float]
+
+
+class Predictor:
+    """The model port the batcher drives: one call, one forward pass over the texts given."""
+
+    name: str
+    version: int
+    labels: tuple[str, ...]
+
+    def predict(self, texts: Sequence[str]) -> list[TextResult]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass
+class ServingModel(Predictor):
+    """A Flair TextClassifier with the cleaning prep applied to its training data."""
+
+    name: str
+    version: int
+    environment: str
+    classifier: Any
+    normalisation: NormalisationConfig
+    labels: tuple[str, ...]
+    sha256: str
+    artifact_uri: str
+    transformer_uri: str | None
+    lineage: dict[str, Any]
+    loaded_at: datetime | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def clean(self, text: str) -> str:
+        return normalise(text, self.normalisation)
+
+    def predict(self, texts: Sequence[str]) -> list[TextResult]:
+        """Clean, tokenise and classify in the calling thread, with one forward pass (inference mode)."""
+        import torch
+        from flair.data import Sentence
+
+        cleaned = [self.clean(text) for text in texts]
+        sentences = [Sentence(text) for text in cleaned]
+        label_type = self.classifier.label_type
+        # Sentences without tokens get no label from Flair; keep them out of the pass (and out of its padding).
+        todo = [s for s in sentences if len(s) > 0]
+        with self._lock, torch.inference_mode():  # one forward pass at a time per model (warm-up vs. serving)
+            if todo:
+                self.classifier.predict(
+                    todo,
+                    mini_batch_size=max(1, len(todo)),
+                    return_probabilities_for_all_classes=True,
+                    verbose=False,
+                    label_name=label_type,
+                )
+        return [_result(text, sentence, label_type) for text, sentence in zip(cleaned, sentences, strict=True)]
+
+    def warm_up(self) -> None:
+        """A few passes so the first real request does not pay for lazy initialisation."""
+        for size in (1, 2, len(WARMUP_TEXTS)):
+            self.predict(WARMUP_TEXTS[:size])
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model_name": self.name,
+            "version": self.version,
+            "environment": self.environment,
+            "loaded_at": self.loaded_at.isoformat() if self.loaded_at else None,
+            "artifact": self.artifact_uri,
+            "sha256": self.sha256,
+            "transformer": self.transformer_uri,
+            "labels": list(self.labels),
+            "normalisation": self.normalisation.model_dump(),
+            "lineage": self.lineage,
+        }
+
+
+def _result(text: str, sentence: Any, label_type: str) -> TextResult:
+    labels = sentence.get_labels(label_type)
+    if not labels:
+        return TextResult(text=text, label=None, probability=0.0, probabilities={})
+    probabilities = {label.value: float(label.score) for label in labels}
+    best = max(probabilities, key=probabilities.__getitem__)
+    return TextResult(text=text, label=best, probability=probabilities[best], probabilities=probabilities)
+
+
+def load_classifier(path: Path, sha256: str) -> Any:
+    """The classifier at `path`, opened only when its bytes match `sha256` (raises IntegrityError otherwise)."""
+    return load_verified(path, sha256)
+
+
+def classifier_labels(classifier: Any) -> tuple[str, ...]:
+    items = classifier.label_dictionary.get_items()
+    return tuple(str(label) for label in items if label != "<unk>")
+
+
+def set_torch_threads(threads: int) -> None:
+    """Run once in the model thread: intra-op threads = the cores given; no inter-op pool on top of them."""
+    import torch
+
+    torch.set_num_threads(threads)
