@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,9 @@ async def prepare_raw_object(event: S3ObjectEvent, ctx: HandlerContext, deps: Pr
         return
     if event.bucket != deps.bench.bucket:  # a misrouted notification: retrying cannot help, the DLQ keeps it
         raise PoisonMessage(f"prep prepares objects of s3://{deps.bench.bucket} only, not s3://{event.bucket}")
+    started = time.time()
+    age = round(started - event.event_time.timestamp(), 4)
+    log.info("handling %s", event.key, extra={"started_at": started, "event_age_seconds": age})
     trigger = "api" if event.event_name == API_EVENT_NAME else "s3"
     jid = await deps.jobs.start(event, trigger)
     try:

@@ -42,6 +42,7 @@ class PrepConfig(BaseModel):
     max_record_chars: int
     top_tokens: int
     vocab_capacity: int
+    vocab_sample_texts: int = 500_000
 
 
 class ReadPlan(BaseModel):

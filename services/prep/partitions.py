@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -46,12 +47,6 @@ class Spill:
     def close(self) -> None:
         for f in self._files:
             f.close()
-
-
-def spill_lines(path: Path) -> Iterator[list[str]]:
-    with path.open(encoding="utf-8", newline="\n", buffering=_BUFFER) as f:
-        for line in f:
-            yield line[:-1].split("\t", 3)
 
 
 def dedupe(path: Path, out: Path, dropped: Counter[str]) -> Counter[str]:
@@ -92,29 +87,61 @@ def split_sizes(per_label: Counter[str], split: SplitConfig) -> dict[str, tuple[
     return cuts
 
 
-class SplitWriter:
-    """One corpus file per split (and a slices file beside it when the data has slice columns)."""
+@dataclass
+class SplitFiles:
+    """The written corpora (and slices files), with rows per split and label."""
 
-    def __init__(self, directory: Path, slice_columns: tuple[str, ...]) -> None:
-        self.slice_columns = slice_columns
-        self.corpus_paths = {s: directory / f"{s}.txt" for s in SPLITS}
-        self.slice_paths = {s: directory / f"{s}.slices.jsonl" for s in SPLITS} if slice_columns else {}
-        self._corpus = {
-            s: p.open("w", encoding="utf-8", newline="\n", buffering=_BUFFER) for s, p in self.corpus_paths.items()
-        }
-        self._slices = {
-            s: p.open("w", encoding="utf-8", newline="\n", buffering=_BUFFER) for s, p in self.slice_paths.items()
-        }
-        self.counts: dict[str, Counter[str]] = {s: Counter() for s in SPLITS}
+    corpora: dict[str, Path]
+    slices: dict[str, Path]
+    counts: dict[str, Counter[str]]
 
-    def write(self, split: str, label: str, token: str, text: str, slices: str) -> None:
-        self._corpus[split].write(f"__label__{token} {text}\n")
-        if self._slices:
-            values = json.loads(slices) if slices else [""] * len(self.slice_columns)
-            row = dict(zip(self.slice_columns, values, strict=True))
-            self._slices[split].write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.counts[split][label] += 1
 
-    def close(self) -> None:
-        for f in [*self._corpus.values(), *self._slices.values()]:
+def write_splits(
+    deduped: list[Path],
+    cuts: dict[str, tuple[int, int]],
+    tokens: dict[str, str],
+    directory: Path,
+    slice_columns: tuple[str, ...],
+    on_train: Callable[[list[str]], None],
+) -> SplitFiles:
+    """Walk the deduplicated rows in hash order and send each label's rows to train, dev, test by rank; the
+    training texts go to `on_train` in batches. (A tight loop: it runs once per row of the data set.)"""
+    corpora = {s: directory / f"{s}.txt" for s in SPLITS}
+    slices = {s: directory / f"{s}.slices.jsonl" for s in SPLITS} if slice_columns else {}
+    files = {s: p.open("w", encoding="utf-8", newline="\n", buffering=_BUFFER) for s, p in corpora.items()}
+    slice_files = {s: p.open("w", encoding="utf-8", newline="\n", buffering=_BUFFER) for s, p in slices.items()}
+    prefixes = {label: f"__label__{token} " for label, token in tokens.items()}
+    rank: Counter[str] = Counter()
+    train: list[str] = []
+    try:
+        for path in deduped:
+            with path.open(encoding="utf-8", newline="\n", buffering=_BUFFER) as f:
+                for line in f:
+                    _digest, label, values, text = line.split("\t", 3)  # text keeps its "\n"
+                    r = rank[label]
+                    rank[label] = r + 1
+                    dev_at, test_at = cuts[label]
+                    split = "train" if r < dev_at else "dev" if r < test_at else "test"
+                    files[split].write(prefixes[label] + text)
+                    if slice_files:
+                        slice_files[split].write(_slices_line(slice_columns, values))
+                    if split == "train":
+                        train.append(text[:-1])
+                        if len(train) >= 5000:
+                            on_train(train)
+                            train = []
+            path.unlink()
+        on_train(train)
+    finally:
+        for f in [*files.values(), *slice_files.values()]:
             f.close()
+    counts = {s: Counter[str]() for s in SPLITS}
+    for label, n in rank.items():
+        dev_at, test_at = cuts[label]
+        counts["train"][label], counts["dev"][label], counts["test"][label] = dev_at, test_at - dev_at, n - test_at
+    return SplitFiles(corpora, slices, counts)
+
+
+def _slices_line(columns: tuple[str, ...], values: str) -> str:
+    row = dict(zip(columns, json.loads(values) if values else [""] * len(columns), strict=True))
+    return json.dumps(row, ensure_ascii=False) + "\n"

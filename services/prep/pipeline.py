@@ -24,7 +24,7 @@ from services.prep.model import (
     Rejected,
     canonical_json,
 )
-from services.prep.partitions import Spill, SplitWriter, dedupe, spill_lines, split_sizes
+from services.prep.partitions import Spill, dedupe, split_sizes, write_splits
 from services.prep.records import read_records
 from services.prep.stats import TextStats
 from shared.datasets import Transformer, label_token
@@ -117,21 +117,9 @@ def build_outputs(spilled: Spilled, plan: ReadPlan, config: PrepConfig, dataset:
     _check_rules(per_label, spilled.rows_in, dropped, config)
     labels = sorted(per_label)
     tokens = _label_tokens(labels)
-    writer = SplitWriter(out, plan.slice_columns)
-    stats = TextStats(config.vocab_capacity, config.top_tokens)
+    stats = TextStats(config.vocab_capacity, config.top_tokens, config.vocab_sample_texts)
     cuts = split_sizes(per_label, config.split)
-    rank: Counter[str] = Counter()
-    for path in deduped:
-        for _digest, label, slices, text in spill_lines(path):
-            r = rank[label]
-            rank[label] = r + 1
-            dev_at, test_at = cuts[label]
-            split = "train" if r < dev_at else "dev" if r < test_at else "test"
-            writer.write(split, label, tokens[label], text, slices)
-            if split == "train":
-                stats.add(text)
-        path.unlink()
-    writer.close()
+    written = write_splits(deduped, cuts, tokens, out, plan.slice_columns, stats.add_batch)
     transformer = Transformer(
         dataset=dataset,
         version=version,
@@ -147,10 +135,11 @@ def build_outputs(spilled: Spilled, plan: ReadPlan, config: PrepConfig, dataset:
         labels=labels,
         label_tokens=tokens,
         splits={
-            s: SplitCounts(total=sum(c.values()), per_label=dict(sorted(c.items()))) for s, c in writer.counts.items()
+            s: SplitCounts(total=sum(c.values()), per_label={k: v for k, v in sorted(c.items()) if v})
+            for s, c in written.counts.items()
         },
-        corpora=dict(writer.corpus_paths),
-        slices=dict(writer.slice_paths),
+        corpora=written.corpora,
+        slices=written.slices,
         transformer=transformer_path,
         dropped=dropped,
     )

@@ -37,6 +37,9 @@ class PrepSettings(BaseSettings):
     vocab_capacity: int = Field(
         200_000, ge=1000, description="Distinct tokens counted exactly before counting turns lossy (bounded memory)."
     )
+    vocab_sample_texts: int = Field(
+        500_000, ge=1000, description="Training texts whose tokens are counted (a uniform sample beyond that)."
+    )
     sample_bytes: int = Field(256 * 1024, ge=4096, description="Bytes read up front to detect encoding and format.")
     partition_bytes: int = Field(8 * MiB, ge=64 * 1024, description="Target size of one spill partition in memory.")
     max_partitions: int = Field(512, ge=1, le=4096)
@@ -63,4 +66,5 @@ class PrepSettings(BaseSettings):
             max_record_chars=self.max_record_chars,
             top_tokens=self.top_tokens,
             vocab_capacity=self.vocab_capacity,
+            vocab_sample_texts=self.vocab_sample_texts,
         )

@@ -2,7 +2,8 @@
 and text lengths. The monitor compares live traffic with these (out-of-vocabulary share, length drift), so the
 tokenizer is recorded with them.
 
-Token counting is exact until `capacity` distinct tokens; past that, rare tokens are pruned (lossy counting: the top
+Tokens are counted on up to `sample_texts` training texts (a uniform sample: rows arrive in hash order). Counting is
+exact until `capacity` distinct tokens; past that, rare tokens are pruned (lossy counting: the top
 tokens stay right, their counts may fall short) and the vocabulary size becomes a HyperLogLog estimate fed with every
 pruned token, so memory stays flat however large the vocabulary.
 """
@@ -88,29 +89,36 @@ class TextStats:
     """Everything the transformer records about the training texts. Texts are tokenised in batches (one regex call
     per batch) because per-text calls dominated the cost on large files."""
 
-    BATCH = 2000
-
-    def __init__(self, capacity: int, top: int) -> None:
+    def __init__(self, capacity: int, top: int, sample_texts: int = 500_000) -> None:
         self.capacity = capacity
         self.top = top
+        self.sample_texts = sample_texts
+        self.texts = 0
+        self.tokenised = 0
         self.tokens: Counter[str] = Counter()
         self.total_tokens = 0
         self.pruned = HyperLogLog()
         self.exact = True
         self.chars = Histogram()
         self.words = Histogram()
-        self._batch: list[str] = []
 
     def add(self, text: str) -> None:
-        self.chars.add(len(text))
-        self.words.add(text.count(" ") + 1)  # normalised texts: single spaces between words
-        self._batch.append(text)
-        if len(self._batch) >= self.BATCH:
-            self._flush()
+        self.add_batch([text])
 
-    def _flush(self) -> None:
-        tokens = _TOKENS.findall(" ".join(self._batch).lower())
-        self._batch.clear()
+    def add_batch(self, texts: list[str]) -> None:
+        """Count a batch of normalised training texts (one regex call for the whole batch)."""
+        if not texts:
+            return
+        self.chars.counts.update(map(len, texts))
+        self.words.counts.update(text.count(" ") + 1 for text in texts)  # normalised: single spaces between words
+        self.texts += len(texts)
+        # Tokens of the first `sample_texts` texts only: prep visits rows in hash order, so they are a uniform sample,
+        # and counting every token of a multi-gigabyte file was most of the cost of writing the splits.
+        texts = texts[: max(0, self.sample_texts - self.tokenised)]
+        if not texts:
+            return
+        self.tokenised += len(texts)
+        tokens = _TOKENS.findall(" ".join(texts).lower())
         self.tokens.update(tokens)
         self.total_tokens += len(tokens)
         if len(self.tokens) > self.capacity:
@@ -126,7 +134,6 @@ class TextStats:
         self.exact = False
 
     def vocabulary(self) -> dict[str, Any]:
-        self._flush()
         if self.exact:
             size = len(self.tokens)
         else:
@@ -137,6 +144,8 @@ class TextStats:
             "tokenizer": {"pattern": TOKEN_PATTERN, "lowercase": True},
             "size": size,
             "size_exact": self.exact,
+            "texts": self.tokenised,  # training texts tokenised (all, or a uniform sample of sample_texts)
+            "sampled": self.tokenised < self.texts,
             "total_tokens": self.total_tokens,
             "top_tokens": [[token, count] for token, count in top],
             "top_tokens_share": round(sum(c for _, c in top) / self.total_tokens, 6) if self.total_tokens else 0.0,

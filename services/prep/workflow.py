@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -119,19 +120,30 @@ async def prepare(
     log.info("reading %s as %s", info.key, plan.model_dump_json(), extra={"dataset": dataset})
     work = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=bench.work_dir))
     try:
+        clock = time.monotonic()
         spilled = await _spill(bench, info, plan, work)
         version = version_id(spilled.input_sha256, bench.config, plan)
+        _phase("read and spilled", clock, rows=spilled.rows_in, bytes=spilled.input_bytes)
         key = manifest_key(dataset, version)
         if (existing := await bench.store.get_bytes(bench.bucket, key)) is not None:
             log.info("version %s of %s exists already; nothing to write", version, dataset)
             return Prepared(Manifest.model_validate_json(existing), S3Location(bucket=bench.bucket, key=key), True)
         out = work / "out"
         out.mkdir()
+        clock = time.monotonic()
         built = await bench.in_thread(build_outputs, spilled, plan, bench.config, dataset, version, out)
+        _phase("deduplicated, split and written", clock, kept=sum(s.total for s in built.splits.values()))
+        clock = time.monotonic()
         manifest = await _upload(bench, info, plan, spilled, built, dataset, version)
+        _phase("uploaded", clock, version=version)
         return Prepared(manifest, S3Location(bucket=bench.bucket, key=key), False)
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
+
+
+def _phase(what: str, since: float, **extra: Any) -> None:
+    seconds = round(time.monotonic() - since, 3)
+    log.info("%s in %.1fs", what, seconds, extra={"phase": what, "seconds": seconds, **extra})
 
 
 async def _plan(bench: Workbench, info: ObjectInfo, mapping: ColumnMapping | None, origin: str) -> ReadPlan:

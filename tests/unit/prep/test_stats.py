@@ -27,8 +27,16 @@ def test_memory_stays_bounded_and_frequent_tokens_survive_a_huge_vocabulary() ->
     stats = TextStats(capacity=2000, top=2)
     for i in range(60_000):
         stats.add(f"refund order {i}")
-    assert len(stats.tokens) <= 2000 + TextStats.BATCH * 3
+    assert len(stats.tokens) <= 2000
     vocabulary = stats.vocabulary()
     assert not vocabulary["size_exact"]
     assert abs(vocabulary["size"] - 60_002) / 60_002 < 0.05
     assert [t for t, _ in vocabulary["top_tokens"]] == ["order", "refund"]
+
+
+def test_tokens_come_from_a_sample_and_lengths_from_every_text() -> None:
+    stats = TextStats(capacity=1000, top=5, sample_texts=10)
+    stats.add_batch([f"word{i} common" for i in range(25)])
+    vocabulary = stats.vocabulary()
+    assert vocabulary["texts"] == 10 and vocabulary["sampled"] and vocabulary["size"] == 11
+    assert stats.text_length()["count"] == 25
