@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from services.prep.model import (
 from services.prep.partitions import Spill, dedupe, split_sizes, write_splits
 from services.prep.records import read_records
 from services.prep.stats import TextStats
+from services.prep.streams import Stopped
 from shared.datasets import Transformer, label_token
 from shared.events import SplitCounts
 from shared.textnorm import normalise
@@ -105,12 +107,23 @@ def read_and_spill(
     return rows, dropped
 
 
-def build_outputs(spilled: Spilled, plan: ReadPlan, config: PrepConfig, dataset: str, version: str, out: Path) -> Built:
-    """Dedupe, check the rules, split and write corpora, slices and transformer.json under `out`."""
+def build_outputs(
+    spilled: Spilled,
+    plan: ReadPlan,
+    config: PrepConfig,
+    dataset: str,
+    version: str,
+    out: Path,
+    stop: threading.Event | None = None,
+) -> Built:
+    """Dedupe, check the rules, split and write corpora, slices and transformer.json under `out` (checking `stop`
+    between partitions)."""
     dropped = Counter(spilled.dropped)
     per_label: Counter[str] = Counter()
     deduped = []
     for path in spilled.partitions:
+        if stop is not None and stop.is_set():
+            raise Stopped("the preparation was cancelled")
         target = path.with_suffix(".dedup")
         per_label.update(dedupe(path, target, dropped))
         deduped.append(target)

@@ -4,10 +4,18 @@ download stays on the event loop (one client, one connection pool)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import io
+import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+
+class Stopped(Exception):
+    """Blocking work noticed that its caller gave up (the service is shutting down)."""
+
 
 AsyncRead = Callable[[int], Coroutine[Any, Any, bytes]]
 
@@ -15,10 +23,13 @@ AsyncRead = Callable[[int], Coroutine[Any, Any, bytes]]
 class BridgedReader(io.RawIOBase):
     """`readinto` blocks the calling (worker) thread on `read(n)` run in `loop`; sha256 and size of all bytes read."""
 
-    def __init__(self, read: AsyncRead, loop: asyncio.AbstractEventLoop, timeout: float = 120) -> None:
+    def __init__(
+        self, read: AsyncRead, loop: asyncio.AbstractEventLoop, stop: threading.Event, timeout: float = 120
+    ) -> None:
         super().__init__()
         self._read = read
         self._loop = loop
+        self._stop = stop
         self._timeout = timeout
         self.sha256 = hashlib.sha256()
         self.size = 0
@@ -27,7 +38,19 @@ class BridgedReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data: bytes = asyncio.run_coroutine_threadsafe(self._read(len(buffer)), self._loop).result(self._timeout)
+        future = asyncio.run_coroutine_threadsafe(self._read(len(buffer)), self._loop)
+        deadline = time.monotonic() + self._timeout
+        while True:  # wait in slices, so that a stopping service is noticed
+            if self._stop.is_set():
+                future.cancel()
+                raise Stopped("the preparation was cancelled")
+            try:
+                data: bytes = future.result(0.5)
+                break
+            except concurrent.futures.TimeoutError:
+                if time.monotonic() > deadline:
+                    future.cancel()
+                    raise TimeoutError(f"no bytes from the source within {self._timeout}s") from None
         n = len(data)
         buffer[:n] = data
         self.sha256.update(data)

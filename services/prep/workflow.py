@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -70,10 +71,17 @@ class Workbench:
     executor: ThreadPoolExecutor
     slots: asyncio.Semaphore
 
-    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+    async def in_thread(self, fn: Callable[..., T], *args: Any, stop: threading.Event | None = None) -> T:
+        """Run blocking work in a worker thread. If the awaiting task is cancelled (shutdown), `stop` is set so the
+        work can end at its next check instead of running on after the service is gone."""
         # copy_context: log lines written in the worker keep the correlation id.
         call = functools.partial(contextvars.copy_context().run, fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        except asyncio.CancelledError:
+            if stop is not None:
+                stop.set()
+            raise
 
 
 def clean_stale_workdirs(work_dir: Path) -> None:
@@ -131,7 +139,10 @@ async def prepare(
         out = work / "out"
         out.mkdir()
         clock = time.monotonic()
-        built = await bench.in_thread(build_outputs, spilled, plan, bench.config, dataset, version, out)
+        stop = threading.Event()
+        built = await bench.in_thread(
+            build_outputs, spilled, plan, bench.config, dataset, version, out, stop, stop=stop
+        )
         _phase("deduplicated, split and written", clock, kept=sum(s.total for s in built.splits.values()))
         clock = time.monotonic()
         manifest = await _upload(bench, info, plan, spilled, built, dataset, version)
@@ -174,14 +185,16 @@ async def _spill(bench: Workbench, info: ObjectInfo, plan: ReadPlan, work: Path)
     def progress(rows: int) -> None:
         log.info("read %d rows of %s", rows, info.key, extra={"rows": rows, "key": info.key})
 
+    stop = threading.Event()
+
     def phase1() -> Spilled:
-        raw = BridgedReader(read, loop)
+        raw = BridgedReader(read, loop, stop)
         spill = Spill(work, partitions, bench.config.split.seed)
         rows, dropped = read_and_spill(raw, plan, bench.config, spill, progress, bench.settings.progress_every)
         return Spilled(rows, dropped, raw.sha256.hexdigest(), raw.size, spill.paths)
 
     try:
-        return await bench.in_thread(phase1)
+        return await bench.in_thread(phase1, stop=stop)
     finally:
         close()
 
