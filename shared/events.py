@@ -187,6 +187,10 @@ class ModelRegistered(EventPayload):
     dataset: str
     dataset_version: str
     study_id: str
+    # False when the registry could not confirm the data set the candidate was trained on (it is then recorded as
+    # rejected, never reviewed or promoted); status is the version's state right after registration.
+    lineage_verified: bool = True
+    status: str = "registered"
 
 
 class ModelEvaluated(EventPayload):

@@ -1,0 +1,1 @@
+"""The registry service: model versions with lineage, review, approval, promotion across environments, ledger."""

@@ -1,0 +1,3 @@
+from shared.service import serve
+
+serve("services.registry.app:app", "registry")
