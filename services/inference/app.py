@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from services.inference.aliases import HttpAliases
 from services.inference.api import router
@@ -139,14 +140,20 @@ SPEC = ServiceSpec(
     bootstrap=bootstrap,
     routers=[router],
 )
-app = create_app(SPEC)
-app.add_middleware(BodyLimit, limit=lambda scope: _body_limit(scope))
+
+
+def build_app() -> FastAPI:
+    """The app with inference's own edge: oversized bodies are refused before they are read."""
+    built = create_app(SPEC)
+    built.add_middleware(BodyLimit, limit=_body_limit)
+    return built
 
 
 def _body_limit(scope: dict[str, Any]) -> int:
     deps = getattr(scope["app"].state, "deps", None)
-    return (
-        deps.settings.max_body_bytes
-        if isinstance(deps, InferenceDeps)
-        else InferenceSettings.model_fields["max_body_bytes"].default
-    )
+    if isinstance(deps, InferenceDeps):
+        return deps.settings.max_body_bytes
+    return int(InferenceSettings.model_fields["max_body_bytes"].default)
+
+
+app = build_app()
