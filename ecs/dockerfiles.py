@@ -23,7 +23,7 @@ PYTHON_IMAGE = "python:3.11.14-slim-bookworm"
 APP_UID = 10001
 
 _TORCH = """\
-# CPU-only torch from the PyTorch CPU index (the PyPI wheel would pull the CUDA stack, gigabytes this service never uses)
+# CPU-only torch from the PyTorch CPU index (the PyPI wheel pulls the CUDA stack: gigabytes never used here)
 RUN pip install --index-url {index} "torch=={version}"
 """
 
@@ -68,9 +68,15 @@ WORKDIR /var/lib/mlops
 USER {uid}:{uid}
 EXPOSE {port}
 HEALTHCHECK --interval=15s --timeout=5s --start-period={start_period}s --retries=3 \\
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '{port}') + '/healthz', timeout=4)"]
+  CMD ["python", "-c", "{probe}"]
 CMD ["python", "-m", "{module}"]
 """
+
+
+def probe(port: int) -> str:
+    """The health probe (standard library only): GET /healthz on $PORT, non-zero exit unless it answers 2xx."""
+    url = "'http://127.0.0.1:' + os.environ.get('PORT', '" + str(port) + "') + '/healthz'"
+    return f"import os, urllib.request; urllib.request.urlopen({url}, timeout=4)"
 
 
 def render(svc: ServiceDef) -> str:
@@ -86,6 +92,7 @@ def render(svc: ServiceDef) -> str:
         torch=torch,
         uid=APP_UID,
         start_period=svc.start_period,
+        probe=probe(svc.port),
     )
 
 

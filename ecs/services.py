@@ -91,9 +91,7 @@ SERVICES: dict[str, ServiceDef] = {
             "prep",
             cpu=1024,
             memory=2048,
-            access=Access(
-                s3_read=("raw/", "processed/"), s3_write=("processed/", "quarantine/"), list_bucket=True
-            ),
+            access=Access(s3_read=("raw/", "processed/"), s3_write=("processed/", "quarantine/"), list_bucket=True),
             secrets=(_DB,),
             ephemeral_gib=50,
         ),
@@ -125,7 +123,7 @@ SERVICES: dict[str, ServiceDef] = {
                 env_write=("models/",),
                 list_bucket=True,
             ),
-            secrets=(_DB, "REGISTRY_TOKENS", "WANDB_API_KEY"),
+            secrets=(_DB, "REGISTRY_TOKENS", "REGISTRY_SESSION_SECRET", "WANDB_API_KEY"),
             environment={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
             start_period=90,
             public=True,
@@ -160,6 +158,8 @@ SERVICES: dict[str, ServiceDef] = {
                 watch_queues=True,
             ),
             secrets=(_DB,),
+            # On AWS the EventBridge Scheduler schedule (topology) sends the checks; emulators need the in-process one.
+            environment={"MONITOR_EMBEDDED_SCHEDULER": "false"},
             needs=("registry",),
             start_period=60,
         ),

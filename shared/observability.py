@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -31,6 +32,9 @@ HTTP_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 SERVICE_INFO = Gauge("mlops_service_info", "Service identity", ["service", "code_version"])
+log = logging.getLogger("mlops.http")
+# Readiness answers 503 by design while a service starts or waits for a model: not an error worth counting.
+_NOT_ERRORS = frozenset({"/readyz"})
 
 
 def install_http_metrics(app: FastAPI, service: str) -> None:
@@ -49,6 +53,16 @@ def install_http_metrics(app: FastAPI, service: str) -> None:
             template = getattr(route, "path", "unmatched")
             HTTP_REQUESTS.labels(service, request.method, template, str(status)).inc()
             HTTP_SECONDS.labels(service, request.method, template).observe(time.perf_counter() - started)
+            if status >= 500 and template not in _NOT_ERRORS:
+                # One JSON line per 5xx answer: CloudWatch's metric filter `{ $.http_status >= 500 }` counts these
+                # (ecs/observability.py), and the correlation id of the request, if bound, comes with it.
+                log.warning(
+                    "%s %s answered %d",
+                    request.method,
+                    template,
+                    status,
+                    extra={"http_status": status, "route": template, "method": request.method},
+                )
 
 
 def metrics_response() -> Response:
