@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -123,7 +122,7 @@ def main() -> None:
         print(f"{'':<8} same version with and without metadata: {same} ({runs['metadata']['version']})")
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
     if failures:
-        sys.exit(1)
+        raise RuntimeError(f"{failures} real-data preparations did not add up or wrote malformed corpus lines")
 
 
 if __name__ == "__main__":
