@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_SILENT := true
 
-.PHONY: venv up down status provision demo test test-unit test-integration test-e2e test-localstack \
+.PHONY: venv up down status provision demo test test-unit test-integration test-e2e test-localstack test-images coverage \
         lint typecheck bench bench-inference schemas lock clean localstack-up localstack-down
 
 venv: $(STAMP)
@@ -37,10 +37,20 @@ demo: venv  ## the whole lifecycle on the embedded stack, on a generated data se
 	$(BIN)/python -m shared.devstack up
 	$(BIN)/python -m shared.demo
 
-test: venv  ## everything CI runs: lint, types, unit, integration (moto + LocalStack), e2e
+test: venv  ## everything CI runs: lint, types, unit, integration (moto + LocalStack), e2e, images, coverage
 	$(MAKE) lint typecheck
-	$(BIN)/pytest -q tests
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest -q tests
 	$(MAKE) test-localstack
+	$(MAKE) coverage
+	$(MAKE) test-images
+
+coverage: venv  ## the coverage report of the last test run (coverage.txt, coverage.xml for CI)
+	$(BIN)/coverage report | tee coverage.txt
+	$(BIN)/coverage xml -q -o coverage.xml
+
+test-images: venv  ## each service's app imports with only its own extra (cached venvs in .venvs/images)
+	$(BIN)/python -m ecs.images
 
 test-unit: venv
 	$(BIN)/pytest -q tests/unit
@@ -52,13 +62,14 @@ test-e2e: venv
 	$(BIN)/pytest -q tests/e2e
 
 localstack-up:  ## LocalStack without Docker on 127.0.0.1:4566 (installs its venv on first use)
-	bash localstack/run-local.sh start
+	LOCALSTACK_INIT_DIR=localstack/init bash localstack/run-local.sh start
 
 localstack-down:
 	bash localstack/run-local.sh stop
 
 test-localstack: venv localstack-up  ## the integration suite again, against LocalStack
-	MLOPS_TEST_AWS=localstack $(BIN)/pytest -q -m "integration and not no_localstack" tests/integration; rc=$$?; \
+	MLOPS_TEST_AWS=localstack $(BIN)/coverage run --append -m pytest -q -m "integration and not no_localstack" \
+	  tests/integration; rc=$$?; \
 	  $(MAKE) localstack-down; exit $$rc
 
 lint: venv
