@@ -288,6 +288,10 @@ class DriftCheckScheduled(EventPayload):
     event_type: ClassVar[str] = "drift.check_scheduled"
     environment: str | None = None  # None: every environment with a model
     schedule: str = ""
+    # An explicit window (`POST /v1/runs`); None: since the environment's last decisive run (or the promotion).
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    requested_by: str = "schedule"
 
 
 class DriftChecked(EventPayload):
@@ -300,6 +304,9 @@ class DriftChecked(EventPayload):
     reason: str = ""
     checks: dict[str, Any] = {}
     report_url: str | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    counts: dict[str, int] = {}  # records, sampled, labelled, corrupted_lines, ...
 
 
 class DriftDetected(EventPayload):

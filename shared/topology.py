@@ -64,7 +64,11 @@ def _queue_specs() -> tuple[QueueSpec, ...]:
         ),
         QueueSpec("registry", event_types=("dataset.prepared", "training.completed"), visibility_timeout=300),
         QueueSpec("inference", event_types=("model.promoted", "model.rolled_back"), fanout=True),
-        QueueSpec("monitor", event_types=("drift.check_scheduled", "model.promoted"), visibility_timeout=600),
+        QueueSpec(
+            "monitor",
+            event_types=("drift.check_scheduled", "model.promoted", "model.rolled_back"),
+            visibility_timeout=600,
+        ),
         # What reaches the notifier is what its routes take (event types and severities), see shared.alerting.
         QueueSpec("notifier", policy_source=notifier_filter_policy),
     )
