@@ -107,7 +107,7 @@ def test_task_policy_is_scoped_to_the_topology(name: str) -> None:
     assert written == {f"arn:aws:s3:::acme-dev/{p}*" for p in svc.access.s3_write} | {
         f"arn:aws:s3:::acme-{env}/{p}*" for env in ("dev", "staging", "prod") for p in svc.access.env_write
     }
-    assert all(r.endswith("/*") and "/raw/" not in r or name == "ingest" for r in written)
+    assert all(r.endswith("/*") and ("/raw/" not in r or name == "ingest") for r in written)
 
 
 def test_only_the_registry_writes_to_other_environments() -> None:
