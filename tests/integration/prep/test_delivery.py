@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from shared.events import DatasetPrepared
+from shared.messages import decode_body
 from shared.topology import Topology
 from tests.conftest import boto
 from tests.integration.prep.conftest import Capture, StartPrep, keys_under, put_raw
@@ -45,17 +46,31 @@ def _queue(topology: Topology, dlq: bool = False) -> str:
     return str(boto("sqs").get_queue_url(QueueName=name)["QueueUrl"])
 
 
+def _captured_notification(topology: Topology, key: str) -> str:
+    """The real notification S3 sent for `key` (left on the queue), to send again as a redelivery would."""
+    sqs, queue = boto("sqs"), _queue(topology)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
+            "Messages", []
+        ):
+            sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            if any(getattr(e, "key", None) == key for e in decode_body(message["Body"])):
+                return str(message["Body"])
+    raise TimeoutError("no notification for the upload")
+
+
 def test_redelivered_notifications_prepare_once(start_prep: StartPrep, topology: Topology, capture: Capture) -> None:
     key = "raw/again/same file ü.csv"
-    etag = put_raw(topology, key, to_csv(tickets(200)))["ETag"].strip('"')
-    body = _notification(topology.home_bucket, key, etag)
+    put_raw(topology, key, to_csv(tickets(200)))
+    body = _captured_notification(topology, key)
     sqs = boto("sqs")
-    sqs.send_message(QueueUrl=_queue(topology), MessageBody=body)
+    sqs.send_message(QueueUrl=_queue(topology), MessageBody=body)  # the same notification twice more
     sqs.send_message(QueueUrl=_queue(topology), MessageBody=body)
     with start_prep():
         capture.wait_for(lambda e: e.type == "dataset.prepared")
         capture.poll(4)  # time for the copies to be handled
-        wait_until(lambda: _depth(topology) == 0, 20, what="prep queue drained")
+        wait_until(lambda: _depth(topology) == 0, 30, what="prep queue drained")
     assert len(capture.about(key, "dataset.prepared")) == 1
     assert len([k for k in keys_under(topology, "processed/again/") if k.endswith("manifest.json")]) == 1
 
