@@ -9,7 +9,7 @@ peak). Latency: small PUTs one after another, each measured from the PUT's retur
 
     .venv/bin/python -m tests.bench.prep                  # 10 MB, 100 MB, 1 GB and 100 PUTs
     .venv/bin/python -m tests.bench.prep --sizes 10,100 --puts 50
-Results: a table on stdout and `.run/bench/prep.json`.
+Results: a table on stdout and `.run/bench/prep.json`; the service's logs in `.run/bench/prep-logs/`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from tests.support.textdata import tickets, to_csv, write_csv_of_size
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / ".run" / "bench" / "prep.json"
+LOGS = ROOT / ".run" / "bench" / "prep-logs"
 MB = 1000 * 1000
 
 
@@ -108,6 +109,8 @@ class Stack:
         finally:
             proc.terminate()
             proc.wait(60)
+            LOGS.mkdir(parents=True, exist_ok=True)
+            (LOGS / log.name).write_bytes(log.read_bytes())  # kept for a look at phases, heartbeats, retries
 
 
 def _wait_for(log: Path, predicate: Any, timeout: float, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
