@@ -6,7 +6,7 @@ For every service: a venv under .venvs/images/<service> with `pip install -c req
 services/<name>/ only. A service that imports another service's code, or a library its extra lacks, fails here.
 
 The venvs are reused while a hash of pyproject.toml, the constraints and the interpreter version is unchanged
-(.venvs/images/<service>/.key); a cold run builds all of them, two at a time.
+(.venvs/images/<service>/.key, or under $MLOPS_IMAGE_VENVS); a cold run builds all of them, two at a time.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 from ecs.services import ORDER
 
 ROOT = Path(__file__).resolve().parent.parent
-VENVS = ROOT / ".venvs" / "images"
+# MLOPS_IMAGE_VENVS moves the cache out of the checkout (.ci/run keeps it across CI's fresh clones).
+VENVS = Path(os.environ.get("MLOPS_IMAGE_VENVS") or ROOT / ".venvs" / "images")
 IMPORT_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled", "MLOPS_LOG_FORMAT": "text"}
 
 
