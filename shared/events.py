@@ -123,6 +123,9 @@ class TrainingRequested(EventPayload):
     version: str | None = None  # None: the latest prepared version
     reason: str
     requested_by: str
+    # Changes to the trainer's default study: n_trials, timeout_seconds, objective, seed, pruner, search_space
+    # (a partial search space, merged onto the default). Empty: the default study.
+    overrides: dict[str, Any] = {}
 
 
 class TrainingStarted(EventPayload):
