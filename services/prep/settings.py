@@ -44,7 +44,7 @@ class PrepSettings(BaseSettings):
     partition_bytes: int = Field(8 * MiB, ge=64 * 1024, description="Target size of one spill partition in memory.")
     max_partitions: int = Field(512, ge=1, le=4096)
     part_size: int = Field(16 * MiB, ge=5 * MiB, description="S3 multipart part size of outputs.")
-    max_parallel_jobs: int = Field(1, ge=1, description="Files prepared at once (each uses up to ~150 MB).")
+    max_parallel_jobs: int = Field(1, ge=1, description="Files prepared at once (each adds up to ~100 MB).")
     work_dir: Path | None = Field(None, description="Scratch space for spill files (default <data_dir>/prep-work).")
     progress_every: int = Field(250_000, ge=1, description="Log progress every this many rows.")
 

@@ -1,9 +1,8 @@
 """One preparation, end to end: read the raw object's mapping, detect what is missing, stream and spill in a worker
 thread, skip if this version already exists, build the outputs, upload them with the manifest last, and report.
 
-A bad file is copied to `quarantine/` with a `.reason.json` beside it and announced by `dataset.rejected`; the raw
-object itself is never touched. Transient failures (S3 errors) raise, so the message is retried and, after five
-receives, dead-lettered.
+A bad file raises `Rejected` (the handler quarantines it); the raw object itself is never touched. Transient failures
+(S3 errors) raise anything else, so the message is retried and, after five receives, dead-lettered.
 """
 
 from __future__ import annotations
