@@ -24,7 +24,7 @@ from services.inference.aliases import AliasSource, ModelTarget, RegistryUnavail
 from services.inference.metrics import MODEL_LOADED_AT, MODEL_LOADS, MODEL_VERSION
 from services.inference.model import ServingModel, classifier_labels, load_classifier
 from services.inference.storage import ObjectStore
-from shared.classifier import IntegrityError
+from shared.classifier import IntegrityError, sha256_file
 from shared.datasets import Transformer
 from shared.events import Envelope, ModelIntegrityFailed, S3Location
 from shared.modelcard import CARD_FILE, ModelCard
@@ -161,21 +161,25 @@ class ModelManager:
         )
 
     async def _load(self, target: ModelTarget) -> ServingModel:
-        card = await self._card(target.artifact)
-        transformer_location = target.transformer or (card.transformer if card else None)
-        if transformer_location is None:
-            raise Refused("the model's lineage names no transformer (its text cleaning is unknown)")
-        raw = await self.store.get_bytes(transformer_location.bucket, transformer_location.key)
-        if raw is None:
-            raise Refused(f"transformer {transformer_location.uri} does not exist")
-        transformer = Transformer.model_validate_json(raw)
+        loop = asyncio.get_running_loop()
         with tempfile.TemporaryDirectory(dir=self.work_dir) as tmp:
             path = Path(tmp) / "model.pt"
             await self.store.download(target.artifact.bucket, target.artifact.key, path)
-            try:
-                classifier = await asyncio.get_running_loop().run_in_executor(
-                    self.loader, load_classifier, path, target.sha256
-                )
+            # The checksum first: bad bytes are refused and alerted whatever else is wrong with the target.
+            actual = await loop.run_in_executor(self.loader, sha256_file, path)
+            if actual != target.sha256:
+                await self._integrity_failed(target, actual)
+                raise Refused(f"sha256 mismatch for {target.artifact.uri}: expected {target.sha256}, got {actual}")
+            card = await self._card(target.artifact)
+            transformer_location = target.transformer or (card.transformer if card else None)
+            if transformer_location is None:
+                raise Refused("the model's lineage names no transformer (its text cleaning is unknown)")
+            raw = await self.store.get_bytes(transformer_location.bucket, transformer_location.key)
+            if raw is None:
+                raise Refused(f"transformer {transformer_location.uri} does not exist")
+            transformer = Transformer.model_validate_json(raw)
+            try:  # load_verified hashes again right before unpickling: the file cannot have changed in between
+                classifier = await loop.run_in_executor(self.loader, load_classifier, path, target.sha256)
             except IntegrityError as exc:
                 await self._integrity_failed(target, exc.actual)
                 raise Refused(str(exc)) from exc
