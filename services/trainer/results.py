@@ -75,22 +75,28 @@ def trial_rows(trials: list[FrozenTrial]) -> list[dict[str, Any]]:
     for t in trials:
         if t.user_attrs.get("surplus"):
             continue
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        rows.append({
-            "number": t.number,
-            "state": "INTERRUPTED" if t.user_attrs.get("interrupted") else t.state.name,
-            "value": t.value,
-            "params": t.params,
-            "seed": t.user_attrs.get("seed"),
-            "best_epoch": t.user_attrs.get("best_epoch"),
-            "epochs_run": len(t.intermediate_values),
-            "intermediate_values": {str(k): v for k, v in sorted(t.intermediate_values.items())},
-            "seconds": round(seconds, 2) if seconds is not None else None,
-            "worker": t.user_attrs.get("worker"),
-            "fail_reason": t.user_attrs.get("fail_reason"),
-            "retry_of": t.user_attrs.get("retry_of"),
-            "started_at": t.datetime_start.isoformat() if t.datetime_start else None,
-        })
+        seconds = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
+        rows.append(
+            {
+                "number": t.number,
+                "state": "INTERRUPTED" if t.user_attrs.get("interrupted") else t.state.name,
+                "value": t.value,
+                "params": t.params,
+                "seed": t.user_attrs.get("seed"),
+                "best_epoch": t.user_attrs.get("best_epoch"),
+                "epochs_run": len(t.intermediate_values),
+                "intermediate_values": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+                "seconds": round(seconds, 2) if seconds is not None else None,
+                "worker": t.user_attrs.get("worker"),
+                "fail_reason": t.user_attrs.get("fail_reason"),
+                "retry_of": t.user_attrs.get("retry_of"),
+                "started_at": t.datetime_start.isoformat() if t.datetime_start else None,
+            }
+        )
     return rows
 
 
@@ -118,25 +124,33 @@ def write_plots(study: optuna.Study, folder: Path, plotly_js: str) -> dict[str, 
     for name, function in PLOTS.items():
         path = folder / f"{name}.html"
         try:
-            getattr(vis, function)(view).write_html(str(path), include_plotlyjs=True if plotly_js == "inline" else "cdn")
+            getattr(vis, function)(view).write_html(
+                str(path), include_plotlyjs=True if plotly_js == "inline" else "cdn"
+            )
         except Exception as exc:  # too few trials for a plot is normal in small studies
-            path.write_text(f"<html><body><p>{html.escape(name)}: not available: {html.escape(str(exc))}</p></body></html>")
+            path.write_text(
+                f"<html><body><p>{html.escape(name)}: not available: {html.escape(str(exc))}</p></body></html>"
+            )
         written[name] = path.name
     return written
 
 
 def _reference_rows(split: str, rows: list[tuple[str, str]], predictions: list[Prediction]) -> list[str]:
     return [
-        json.dumps({"split": split, "text": text, "label": label, "prediction": p.label, "probability": p.probability},
-                   ensure_ascii=False)
+        json.dumps(
+            {"split": split, "text": text, "label": label, "prediction": p.label, "probability": p.probability},
+            ensure_ascii=False,
+        )
         for (label, text), p in zip(rows, predictions, strict=True)
     ]
 
 
 def write_reference(model: Any, corpus_dir: Path, out: Path, train_rows: int, seed: int) -> dict[str, Any]:
     """Predictions on every dev and test row and on a fixed sample of train; returns the dev and test metrics."""
-    splits = {s: read_fasttext((corpus_dir / f"{s}.txt").read_text(encoding="utf-8").splitlines())
-              for s in ("train", "dev", "test")}
+    splits = {
+        s: read_fasttext((corpus_dir / f"{s}.txt").read_text(encoding="utf-8").splitlines())
+        for s in ("train", "dev", "test")
+    }
     train = splits["train"]
     if len(train) > train_rows:  # a deterministic sample, in corpus order
         keep = sorted(random.Random(seed).sample(range(len(train)), train_rows))
