@@ -1,0 +1,132 @@
+"""Registration, review and automatic dev promotion through the real registry app and its SQS queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.events import S3Location
+from tests.conftest import boto
+from tests.integration.prep.conftest import Capture
+from tests.integration.registry.conftest import StartRegistry, World, api, clone, send, sha256_of, version_of
+from tests.support.servers import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _types(capture: Capture, model: str) -> list[str]:
+    return [e.type for e in capture.seen if getattr(e.payload, "model_name", None) == model]
+
+
+def test_a_candidate_is_registered_reviewed_approved_and_promoted_to_dev(
+    world_env: World, start_registry: StartRegistry, capture: Capture
+) -> None:
+    world = world_env
+    tc = clone(world, world.candidates[0], "reg-flow", triggered_by="ana")
+    send(world, world.prepared[0])
+    envelope = send(world, tc)
+    with start_registry(MLOPS_PUBLIC_BASE_URL="https://mlops.example.com") as base:
+        capture.wait_for(lambda e: e.type == "model.promoted" and e.payload.model_name == "reg-flow", timeout=120)
+        send(world, tc)  # redelivered: registered once
+        version = api(base, "GET", "/v1/models/reg-flow/versions/1").json()
+        alias = api(base, "GET", "/v1/models/reg-flow/aliases/dev").json()
+        ledger = api(base, "GET", "/v1/models/reg-flow/ledger").json()
+        wait_until(lambda: capture.poll(2) is not None and _types(capture, "reg-flow").count("model.registered") >= 1)
+        versions = api(base, "GET", "/v1/models/reg-flow/versions").json()["versions"]
+        board = api(base, "GET", "/v1/models/reg-flow/leaderboard").json()["leaderboard"]
+    assert [v["candidate_id"] for v in versions] == [tc.candidate_id]
+    lineage = version["lineage"]
+    assert version["status"] == "reviewed" and lineage["artifact_verified"] and lineage["card_problems"] == []
+    assert (lineage["manifest"], lineage["dataset_digest"]) == (tc.manifest.uri, tc.dataset_digest)
+    assert lineage["params"] == tc.params and lineage["study_id"] == tc.study_id
+    assert version["tracking"]["wandb"]["linked"] is False  # no WANDB_API_KEY: recorded, no network call
+    report = version["evaluation"]
+    assert report["metrics"]["n"] == sum(map(sum, report["metrics"]["confusion_matrix"])) > 0
+    assert set(report["slices"]) == {"channel", "region"}
+    for column in report["slices"].values():
+        assert sum(g["n"] for g in column["groups"].values()) == report["metrics"]["n"]
+    assert version["approvals"]["dev"]["status"] == "approved" and version["approvals"]["dev"]["automatic"]
+    assert version["approvals"]["staging"]["status"] == "pending"
+    # dev serves the verified copy in the dev bucket, byte for byte the registered artifact
+    assert alias["version"] == 1 and alias["artifact"]["bucket"] == world.topology.buckets["dev"]
+    assert alias["artifact"]["key"] == "models/reg-flow/v1/model.pt"
+    assert sha256_of(S3Location(**alias["artifact"]).uri) == tc.artifact_sha256 == alias["artifact_sha256"]
+    assert alias["transformer"] and alias["reference"] and alias["model_card"]
+    assert [(e["action"], e["from_version"], e["to_version"], e["actor"]) for e in ledger] == [
+        ("promote", None, 1, "registry")
+    ]
+    assert board[0]["version"] == 1 and board[0]["serving"] == ["dev"]
+    seen = _types(capture, "reg-flow")
+    for kind in ("model.registered", "model.evaluated", "model.approved", "model.promoted", "model.approval_requested"):
+        assert kind in seen, seen
+    promoted = next(e for e in capture.seen if e.type == "model.promoted" and e.payload.model_name == "reg-flow")
+    assert promoted.correlation_id == envelope.correlation_id  # the story of the data set goes on
+    requested = next(e for e in capture.seen if e.type == "model.approval_requested")
+    assert requested.payload.environment == "staging"
+    assert requested.payload.approval_url == "https://mlops.example.com/ui/models/reg-flow/versions/1#approval-staging"
+
+
+def test_a_second_candidate_is_compared_with_the_champion_on_both_test_sets(
+    world_env: World, start_registry: StartRegistry, capture: Capture
+) -> None:
+    world = world_env
+    first = clone(world, world.candidates[0], "reg-compare")
+    second = clone(world, world.candidates[1], "reg-compare")  # trained on the other data set
+    with start_registry() as base:
+        send(world, first)
+        capture.wait_for(lambda e: e.type == "model.promoted" and e.payload.model_name == "reg-compare", timeout=120)
+        send(world, second)
+        capture.wait_for(lambda e: e.type == "model.evaluated" and e.payload.version == 2, timeout=120)
+        report = api(base, "GET", "/v1/models/reg-compare/versions/2").json()["evaluation"]
+        compare = api(base, "GET", "/v1/models/reg-compare/compare", params={"a": 2, "b": 1}).json()
+        v1 = version_of(base, "reg-compare", first.candidate_id)
+    assert v1 is not None and v1["version"] == 1
+    (comparison,) = report["comparisons"]
+    assert comparison["champion_version"] == 1 and comparison["environments"] == ["dev"]
+    own, theirs = f"tickets-b@{second.version}", f"tickets@{first.version}"
+    assert [t["testset"] for t in comparison["testsets"]] == [own, theirs]
+    for row in comparison["testsets"]:
+        boot = row["bootstrap"]["macro_f1"]
+        assert boot["low"] <= boot["difference"] <= boot["high"]
+        assert 0 <= row["mcnemar"]["p_value"] <= 1
+        assert row["bootstrap"]["accuracy"]["difference"] == pytest.approx(
+            row["candidate"]["accuracy"] - row["champion"]["accuracy"]
+        )
+    assert set(report["on_testsets"]) == {own, theirs}
+    assert [t["testset"] for t in compare["comparison"]] == [own, theirs]
+    # The data sets were recorded from their manifests (no dataset.prepared was sent in this test).
+
+
+def test_refusals_are_recorded_and_announced(world_env: World, start_registry: StartRegistry, capture: Capture) -> None:
+    world = world_env
+    unknown = clone(world, world.candidates[0], "reg-refused").model_copy(
+        update={
+            "version": "0" * 16,
+            "manifest": S3Location(bucket=world.topology.home_bucket, key="processed/x/none/manifest.json"),
+        }
+    )
+    tampered = clone(world, world.candidates[0], "reg-refused")
+    boto("s3").put_object(Bucket=tampered.artifact.bucket, Key=tampered.artifact.key, Body=b"not the model")
+    with start_registry() as base:
+        send(world, unknown)
+        send(world, tampered)
+        capture.wait_for(lambda e: e.type == "model.rejected" and e.payload.model_name == "reg-refused", want=2)
+        capture.wait_for(lambda e: e.type == "model.integrity_failed")
+        versions = {v["candidate_id"]: v for v in api(base, "GET", "/v1/models/reg-refused").json()["versions"]}
+        approve = api(
+            base,
+            "POST",
+            "/v1/models/reg-refused/versions/1/approve",
+            "ana-approver-token-0001",
+            json={"environment": "dev", "reason": "try anyway"},
+        )
+    assert versions[unknown.candidate_id]["status"] == "rejected"
+    assert "unknown to the registry" in versions[unknown.candidate_id]["status_reason"]
+    assert versions[tampered.candidate_id]["status"] == "integrity_failed"
+    assert approve.status_code == 409
+    failed = next(e for e in capture.seen if e.type == "model.integrity_failed")
+    assert (
+        failed.payload.expected_sha256 == tampered.artifact_sha256
+        and failed.payload.actual_sha256 != tampered.artifact_sha256
+    )
+    registered = [e for e in capture.seen if e.type == "model.registered" and e.payload.model_name == "reg-refused"]
+    assert {e.payload.status for e in registered} == {"rejected", "integrity_failed"}
