@@ -1,0 +1,1 @@
+"""The monitor service: scheduled drift detection (Evidently) and pipeline health (port 8005)."""

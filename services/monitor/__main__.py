@@ -1,0 +1,3 @@
+from shared.service import serve
+
+serve("services.monitor.app:app", "monitor")
