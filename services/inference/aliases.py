@@ -1,7 +1,10 @@
 """The port to the registry: "which model should my environment serve?".
 
 The registry is the source of truth for an environment's alias; events only tell us to look again. `HttpAliases`
-asks the registry's API (`GET /v1/models/{name}/aliases/{env}`); `MemoryAliases` is the in-memory fake for tests.
+asks the registry's API (`GET /v1/models/{name}/aliases/{env}`, the registry's `AliasOut`: version, the verified
+copy of the artifact in the environment's bucket with its sha256, transformer, model card, labels); without a
+configured model name it lists `GET /v1/models` and follows the model most recently promoted to the environment.
+`MemoryAliases` is the in-memory fake for tests.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class ModelTarget:
     artifact: S3Location
     sha256: str
     transformer: S3Location | None = None
+    model_card: S3Location | None = None
     labels: tuple[str, ...] = ()
     lineage: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -78,16 +82,22 @@ def parse_alias(body: dict[str, Any]) -> ModelTarget:
     sha = body.get("artifact_sha256") or body.get("sha256")
     if artifact is None or not sha:
         raise RegistryUnavailable(f"alias answer without artifact or sha256: {sorted(body)}")
-    lineage = body.get("lineage") if isinstance(body.get("lineage"), dict) else {}
-    transformer = _location(body.get("transformer") or (lineage or {}).get("transformer"))
+    lineage = dict(body["lineage"]) if isinstance(body.get("lineage"), dict) else {}
+    for field_name in ("dataset", "dataset_version", "revision", "updated_at"):
+        if body.get(field_name) is not None:
+            lineage[f"registry_{field_name}" if field_name in ("revision", "updated_at") else field_name] = body[
+                field_name
+            ]
+    transformer = _location(body.get("transformer") or lineage.get("transformer"))
     return ModelTarget(
         model_name=str(body.get("model_name") or body.get("name")),
         version=int(body["version"]),
         artifact=artifact,
         sha256=str(sha),
         transformer=transformer,
+        model_card=_location(body.get("model_card")),
         labels=tuple(body.get("labels") or ()),
-        lineage=dict(lineage or {}),
+        lineage=lineage,
     )
 
 
@@ -100,9 +110,12 @@ class HttpAliases:
         self.environment = environment
 
     async def current(self, model_name: str | None) -> ModelTarget | None:
-        path = (
-            f"/v1/models/{model_name}/aliases/{self.environment}" if model_name else f"/v1/aliases/{self.environment}"
-        )
+        if model_name:
+            body = await self._get(f"/v1/models/{model_name}/aliases/{self.environment}")
+            return parse_alias(body) if body is not None else None
+        return await self._latest()
+
+    async def _get(self, path: str) -> Any:
         try:
             answer = await self.client.get(self.base_url + path)
         except httpx.HTTPError as exc:
@@ -111,16 +124,14 @@ class HttpAliases:
             return None
         if answer.status_code != 200:
             raise RegistryUnavailable(f"registry answered {answer.status_code} for {path}: {answer.text[:200]}")
-        body = answer.json()
-        if not model_name:  # the environment's aliases of every model: serve the most recently promoted
-            body = _latest(body)
-            if body is None:
-                return None
-        return parse_alias(body)
+        return answer.json()
 
-
-def _latest(body: Any) -> dict[str, Any] | None:
-    items = body.get("aliases", body) if isinstance(body, dict) else body
-    if not isinstance(items, list) or not items:
-        return None
-    return max(items, key=lambda item: str(item.get("promoted_at") or item.get("updated_at") or ""))
+    async def _latest(self) -> ModelTarget | None:
+        """No model name configured: the model whose alias in this environment moved last."""
+        listing = await self._get("/v1/models") or {}
+        names = [m["model_name"] for m in listing.get("models", []) if self.environment in (m.get("aliases") or {})]
+        bodies = [await self._get(f"/v1/models/{name}/aliases/{self.environment}") for name in names]
+        found = [body for body in bodies if body is not None]
+        if not found:
+            return None
+        return parse_alias(max(found, key=lambda body: float(body.get("updated_at") or 0)))

@@ -170,7 +170,7 @@ class ModelManager:
             if actual != target.sha256:
                 await self._integrity_failed(target, actual)
                 raise Refused(f"sha256 mismatch for {target.artifact.uri}: expected {target.sha256}, got {actual}")
-            card = await self._card(target.artifact)
+            card = await self._card(target)
             transformer_location = target.transformer or (card.transformer if card else None)
             if transformer_location is None:
                 raise Refused("the model's lineage names no transformer (its text cleaning is unknown)")
@@ -198,13 +198,17 @@ class ModelManager:
         await asyncio.get_running_loop().run_in_executor(self.loader, model.warm_up)
         return model
 
-    async def _card(self, artifact: S3Location) -> ModelCard | None:
-        key = artifact.key.rsplit("/", 1)[0] + "/" + CARD_FILE
+    async def _card(self, target: ModelTarget) -> ModelCard | None:
+        # The registry names the card; failing that, the trainer's layout puts it beside the model file.
+        artifact = target.artifact
+        card = target.model_card or S3Location(
+            bucket=artifact.bucket, key=artifact.key.rsplit("/", 1)[0] + "/" + CARD_FILE
+        )
         try:
-            raw = await self.store.get_bytes(artifact.bucket, key)
+            raw = await self.store.get_bytes(card.bucket, card.key)
             return ModelCard.model_validate_json(raw) if raw else None
         except Exception as exc:  # lineage is informative; a missing or odd card does not stop serving
-            log.warning("no usable model card at s3://%s/%s: %s", artifact.bucket, key, exc)
+            log.warning("no usable model card at %s: %s", card.uri, exc)
             return None
 
     async def _integrity_failed(self, target: ModelTarget, actual: str) -> None:

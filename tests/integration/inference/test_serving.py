@@ -17,6 +17,8 @@ def test_predict_feedback_and_capture(world: World, start_inference: StartInfere
     world.promote(world.v1, 1, publish=False)
     events = world.events()
     bucket = world.topology.home_bucket
+    captured_before = set(s3_keys(bucket, capture_prefix("dev", MODEL)))  # other tests' traffic (same bucket)
+    feedback_before = set(s3_keys(bucket, feedback_prefix("dev")))
     with start_inference() as url:
         model = wait_serving(url, 1)
         assert model["sha256"] == world.v1.artifact_sha256
@@ -39,7 +41,10 @@ def test_predict_feedback_and_capture(world: World, start_inference: StartInfere
         assert httpx.post(f"{url}/v1/feedback", json={"prediction_id": "nope", "label": "billing"}).status_code == 404
         wrong = httpx.post(f"{url}/v1/feedback", json={"prediction_id": first["prediction_id"], "label": "spam"})
         assert wrong.status_code == 422 and "spam" in wrong.text
-        captured = wait_until(lambda: s3_keys(bucket, capture_prefix("dev", MODEL)), what="capture objects")
+        captured = wait_until(
+            lambda: sorted(set(s3_keys(bucket, capture_prefix("dev", MODEL))) - captured_before),
+            what="capture objects",
+        )
         announced = events.wait_for(lambda e: e.type == "prediction.captured")
     records = [
         CaptureRecord.model_validate_json(line) for key in captured for line in s3_text(bucket, key).splitlines()
@@ -47,7 +52,7 @@ def test_predict_feedback_and_capture(world: World, start_inference: StartInfere
     assert {r.prediction_id for r in records} == {p["prediction_id"] for p in body["predictions"]}
     assert all(r.version == 1 and r.environment == "dev" and r.model_name == MODEL for r in records)
     assert announced[0].payload.capture.key in captured  # type: ignore[attr-defined]
-    feedback_keys = s3_keys(bucket, feedback_prefix("dev"))
+    feedback_keys = sorted(set(s3_keys(bucket, feedback_prefix("dev"))) - feedback_before)
     assert len(feedback_keys) == 1
     feedback = FeedbackRecord.model_validate_json(s3_text(bucket, feedback_keys[0]))
     assert (feedback.prediction_id, feedback.label) == (first["prediction_id"], "billing")
@@ -104,3 +109,11 @@ def test_bad_input_gets_clear_4xx(world: World, start_inference: StartInference)
         assert post(content=b'{"texts": [', headers={"content-type": "application/json"}).status_code == 422
         # After all that, it still serves.
         assert post(json={"texts": ["my parcel never arrived"]}).status_code == 200
+
+
+def test_without_a_model_name_it_serves_the_model_last_promoted_to_its_environment(
+    world: World, start_inference: StartInference
+) -> None:
+    world.promote(world.v1, 1, publish=False)
+    with start_inference(INFERENCE_MODEL_NAME="") as url:
+        assert wait_serving(url, 1)["model_name"] == MODEL
