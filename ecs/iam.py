@@ -49,6 +49,11 @@ def _s3(svc: ServiceDef, target: Target) -> list[Statement]:
         # Multipart uploads (ingest, prep outputs, promotion copies) need the abort/list-parts pair as well.
         actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
         out.append({"Sid": "WriteObjects", "Effect": "Allow", "Action": actions, "Resource": sorted(set(write))})
+    if a.delete_env_copies:
+        # Only the promotion copies: a copy whose checksum does not verify is removed before anyone can load it.
+        copies = sorted({r for b in env_buckets for r in _objects(b, a.env_write)})
+        out.append({"Sid": "DeleteUnverifiedCopies", "Effect": "Allow", "Action": "s3:DeleteObject",
+                    "Resource": copies})  # fmt: skip
     if a.list_bucket or a.env_read:
         # HeadBucket (readiness checks) and listings. HeadBucket carries no s3:prefix, so a prefix condition would
         # deny it: the grant is bucket-wide, and reveals key names only (objects stay limited to the prefixes above).
@@ -71,8 +76,13 @@ def _messaging(svc: ServiceDef, target: Target) -> list[Statement]:
         replicas = f"{queue}-*"
         out.append({"Sid": "OwnReplicaQueues", "Effect": "Allow",
                     "Action": [*CONSUME, "sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes",
-                               "sqs:SetQueueAttributes", "sqs:TagQueue"],
+                               "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:ListQueueTags"],
                     "Resource": replicas})  # fmt: skip
+        # Sweeping queues of replicas that died: list them (ListQueues has no resource scope) and their topic
+        # subscriptions; the delete/unsubscribe grants stay limited to replica queues.
+        out.append({"Sid": "FindStaleReplicas", "Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"})
+        out.append({"Sid": "ListReplicaSubscriptions", "Effect": "Allow", "Action": "sns:ListSubscriptionsByTopic",
+                    "Resource": topic})  # fmt: skip
         out.append({"Sid": "SubscribeReplicaQueues", "Effect": "Allow", "Action": "sns:Subscribe", "Resource": topic,
                     "Condition": {"StringEquals": {"sns:Protocol": "sqs"},
                                   "StringLike": {"sns:Endpoint": replicas}}})  # fmt: skip

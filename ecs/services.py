@@ -31,6 +31,7 @@ class Access:
     env_read: tuple[str, ...] = ()
     env_write: tuple[str, ...] = ()
     list_bucket: bool = False  # HeadBucket/ListObjectsV2 (key names only) on the buckets it reads
+    delete_env_copies: bool = False  # deletes what it wrote to env buckets (registry: a copy that failed its checksum)
     consume: bool = True  # its topology queue (receive, delete, visibility)
     fanout_queues: bool = False  # creates, subscribes and deletes its own per-replica queues (inference)
     sync_subscription: bool = False  # reads and sets its subscription's filter policy (notifier)
@@ -122,6 +123,7 @@ SERVICES: dict[str, ServiceDef] = {
                 env_read=("models/",),
                 env_write=("models/",),
                 list_bucket=True,
+                delete_env_copies=True,
             ),
             secrets=(_DB, "REGISTRY_TOKENS", "REGISTRY_SESSION_SECRET", "WANDB_API_KEY"),
             environment={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},

@@ -124,6 +124,10 @@ def test_special_powers_go_to_their_service_only() -> None:
     assert [n for n in ORDER if has(n, "sqs:CreateQueue")] == ["inference"]
     assert [n for n in ORDER if has(n, "sns:Subscribe")] == ["inference"]
     assert [n for n in ORDER if has(n, "sagemaker:CreateTrainingJob")] == ["trainer"]
+    assert [n for n in ORDER if has(n, "s3:DeleteObject")] == ["registry"]
+    assert _resources(iam.task_policy("registry", TARGET), "s3:DeleteObject") == {
+        f"arn:aws:s3:::acme-{env}/models/*" for env in ("dev", "staging", "prod")
+    }
     assert sorted(n for n in ORDER if has(n, "sns:SetSubscriptionAttributes")) == ["inference", "notifier"]
     subscribe = next(s for s in _statements(iam.task_policy("inference", TARGET)) if s["Action"] == "sns:Subscribe")
     assert subscribe["Condition"]["StringLike"]["sns:Endpoint"].endswith(":acme-inference-*")
