@@ -98,8 +98,10 @@ class RegistrySettings(BaseSettings):
                 raise ValueError(f"REGISTRY_TOKENS entry #{n + 1}: a token needs at least 16 characters")
             try:
                 grants[token] = TokenGrant.model_validate(grant)
-            except ValueError as exc:
-                raise ValueError(f"REGISTRY_TOKENS entry #{n + 1}: roles must be among {ROLES}: {exc}") from None
+            except ValueError:
+                raise ValueError(
+                    f"REGISTRY_TOKENS entry #{n + 1}: needs an actor and one or more roles among {ROLES}"
+                ) from None
         return grants
 
     def secrets(self) -> list[str]:

@@ -61,7 +61,12 @@ def test_the_path_to_prod_with_roles_four_eyes_order_tamper_and_rollback(
         assert _decide(base, "approve", 1, "staging", CARL)[0] == 403  # a promoter may not approve
         # Unknown things, bad input
         assert _decide(base, "approve", 9, "staging", ANA)[0] == 404
-        assert api(base, "POST", "/v1/models/nope/versions/1/approve", ANA, json={"environment": "dev", "reason": "x y z"}).status_code == 404
+        assert (
+            api(
+                base, "POST", "/v1/models/nope/versions/1/approve", ANA, json={"environment": "dev", "reason": "x y z"}
+            ).status_code
+            == 404
+        )
         assert _decide(base, "approve", 1, "qa", ANA)[0] == 422
         assert api(base, "GET", "/v1/models/nope/aliases/dev").status_code == 404
         assert api(base, "GET", f"/v1/models/{MODEL}/aliases/prod").status_code == 404
