@@ -49,7 +49,8 @@ async def test_migrations_on_postgresql_run_concurrently_once_and_guard_the_ledg
         async with engines[0].connect() as conn:
             left = await conn.execute(
                 text(
-                    "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'registry_%' AND tablename != 'registry_alembic_version'"
+                    "SELECT count(*) FROM pg_tables "
+                    "WHERE tablename LIKE 'registry_%' AND tablename != 'registry_alembic_version'"
                 )
             )
             assert left.scalar() == 0
