@@ -139,8 +139,7 @@ def claim_slot(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> None:
     """Raise `BudgetExhausted` when `n_trials` slots are already taken by trials numbered before this one."""
     before = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number and not excluded(t)]
     if len(before) >= n_trials:
-        trial.set_user_attr("surplus", True)
-        study.stop()
+        trial.set_user_attr("surplus", True)  # the budget callback stops this worker after it
         raise BudgetExhausted(f"the study's {n_trials} trials are taken")
 
 
