@@ -160,12 +160,14 @@ class WindowQuery:
     end: datetime
     sample_size: int
     seed: int
+    feedback_grace_days: float = 14.0
 
 
 async def read_window(store: ObjectStore, query: WindowQuery, now: datetime) -> CurrentWindow:
     """Sample the window's captured records (and labelled records) of the query's model version."""
+    until = min(now, query.end + timedelta(days=query.feedback_grace_days))  # labels arrive after predictions
     feedback, feedback_files, bad_feedback = await read_feedback(
-        store, query.bucket, query.environment, query.start, now
+        store, query.bucket, query.environment, query.start, until
     )
     keys = await capture_keys(store, query.bucket, query.environment, query.model_name, query.start, query.end)
     seed = f"{query.seed}:{query.environment}:{query.start.isoformat()}:{query.end.isoformat()}"

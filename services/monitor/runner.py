@@ -183,6 +183,7 @@ class DriftMonitor:
             end=_dt(row["window_end"]),
             sample_size=self.settings.sample_size,
             seed=self.settings.seed,
+            feedback_grace_days=self.settings.feedback_grace_days,
         )
 
     def _seed(self, row: dict[str, Any]) -> int:

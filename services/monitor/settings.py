@@ -31,6 +31,9 @@ class MonitorSettings(BaseSettings):
     min_samples: int = Field(100, ge=5, description="Fewer captured rows: verdict not_enough_data.")
     min_labels: int = Field(50, ge=5, description="Fewer feedback labels: the concept check does not decide.")
     seed: int = Field(17, ge=0, description="Seed of every sample (with the environment and window).")
+    feedback_grace_days: float = Field(
+        14.0, ge=0, description="Feedback labels sent up to this long after a window still count for it."
+    )
 
     # ------------------------------------------------------------------ thresholds, one set per check
     descriptor_method: NumericMethod = "wasserstein"
