@@ -62,7 +62,21 @@ def stack_env(stack: Stack, endpoint: str) -> dict[str, str]:
     env.setdefault("WANDB_MODE", "offline" if not env.get("WANDB_API_KEY") else "online")
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
-    return {**env, **notifier_receiver_env(env)}
+    return {**env, **notifier_receiver_env(env), **registry_demo_env(env)}
+
+
+# Registry API tokens of the local stack only (the demo and `mlops` use them); a real deployment sets REGISTRY_TOKENS.
+DEMO_TOKENS = {
+    "demo-ana-approver-token": {"actor": "ana", "roles": ["approver"]},
+    "demo-bob-approver-token": {"actor": "bob", "roles": ["approver"]},
+    "demo-carl-promoter-token": {"actor": "carl", "roles": ["promoter"]},
+    "demo-dana-admin-token-00": {"actor": "dana", "roles": ["admin"]},
+}
+
+
+def registry_demo_env(env: dict[str, str]) -> dict[str, str]:
+    """Demo tokens for the local registry, unless the user configured their own."""
+    return {} if env.get("REGISTRY_TOKENS") else {"REGISTRY_TOKENS": json.dumps(DEMO_TOKENS)}
 
 
 def notifier_receiver_env(env: dict[str, str]) -> dict[str, str]:

@@ -14,7 +14,13 @@ app = typer.Typer(
     help="Text-classification MLOps platform: data, training, models, serving, monitoring.", no_args_is_help=True
 )
 
-COMMAND_MODULES = ("shared.cli.stack", "shared.cli.alerts", "shared.cli.datasets", "shared.cli.prep")
+COMMAND_MODULES = (
+    "shared.cli.stack",
+    "shared.cli.alerts",
+    "shared.cli.datasets",
+    "shared.cli.prep",
+    "shared.cli.registry",
+)
 
 for module in COMMAND_MODULES:
     importlib.import_module(module).register(app)
