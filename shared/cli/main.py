@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "shared.cli.datasets",
     "shared.cli.prep",
     "shared.cli.registry",
+    "shared.cli.monitoring",
 )
 
 for module in COMMAND_MODULES:
