@@ -63,6 +63,10 @@ def seed_everything(seed: int, threads: int) -> None:
 
 def quiet_libraries() -> None:
     """Flair logs every batch and its whole vocabulary at INFO; torch warns about AMP inside Flair."""
+    import tqdm
+
+    # tqdm's monitor thread sleeps 10 s between checks and is joined at exit: every worker would linger 10 s.
+    tqdm.tqdm.monitor_interval = 0
     logging.getLogger("flair").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="flair")

@@ -219,6 +219,10 @@ async def _run_job(
         await _fail(trainer, ctx, sid, manifest.dataset, manifest.version, str(problem))
         return
     except WorkerCrashed as crash:
+        if (await trainer.store.get(sid) or {}).get("state") == "cancelling":  # killed after the grace period
+            await _cancelled(trainer, ctx, sid, manifest)
+            await asyncio.to_thread(shutil.rmtree, work, True)
+            return
         await trainer.store.update(sid, state="queued", reason=f"{crash}; resuming on redelivery")
         raise
     await _conclude(trainer, ctx, sid, manifest, outcome, work, trigger)
