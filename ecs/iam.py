@@ -111,8 +111,9 @@ def _messaging(svc: ServiceDef, target: Target) -> list[Statement]:
 def _sagemaker(svc: ServiceDef, target: Target) -> list[Statement]:
     if not svc.access.sagemaker:
         return []
-    jobs = f"arn:aws:sagemaker:{target.region}:{target.account}:training-job/{target.namespace}-*"
-    role = target.role_arn(f"{target.namespace}-sagemaker-training")
+    # Job names start with the study id, not the namespace, so the scope is the account's training jobs.
+    jobs = f"arn:aws:sagemaker:{target.region}:{target.account}:training-job/*"
+    role = target.role_arn(target.sagemaker_role)
     return [
         {"Sid": "OwnTrainingJobs", "Effect": "Allow",
          "Action": ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",

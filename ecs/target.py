@@ -68,6 +68,11 @@ class Target:
     def execution_role(self, service: str) -> str:
         return f"{self.namespace}-{service}-execution"
 
+    @property
+    def sagemaker_role(self) -> str:
+        """The role SageMaker training jobs run as (the trainer passes it; it reads processed/, writes experiments/)."""
+        return f"{self.namespace}-sagemaker-training"
+
     def role_arn(self, name: str) -> str:
         return f"arn:aws:iam::{self.account}:role/{name}"
 

@@ -54,6 +54,9 @@ def environment(svc: ServiceDef, target: Target, image: str) -> dict[str, str]:
         "HOST": "0.0.0.0",
     }
     env.update({f"MLOPS_{name.upper()}_URL": target.url(name, port) for name, port in SERVICE_PORTS.items()})
+    if svc.access.sagemaker:
+        # The role the task policy may pass to SageMaker (ecs.iam): the two must name the same role.
+        env["TRAINER_SAGEMAKER_ROLE_ARN"] = target.role_arn(target.sagemaker_role)
     env.update(svc.environment)
     return env
 

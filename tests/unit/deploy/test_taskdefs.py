@@ -125,6 +125,9 @@ def test_special_powers_go_to_their_service_only() -> None:
     assert [n for n in ORDER if has(n, "sns:Subscribe")] == ["inference"]
     assert [n for n in ORDER if has(n, "sagemaker:CreateTrainingJob")] == ["trainer"]
     assert [n for n in ORDER if has(n, "s3:DeleteObject")] == ["registry"]
+    trainer = taskdefs.render("trainer", TARGET, "img:1")["containerDefinitions"][0]["environment"]
+    passed = _resources(iam.task_policy("trainer", TARGET), "iam:PassRole")
+    assert passed == {e["value"] for e in trainer if e["name"] == "TRAINER_SAGEMAKER_ROLE_ARN"}
     assert _resources(iam.task_policy("registry", TARGET), "s3:DeleteObject") == {
         f"arn:aws:s3:::acme-{env}/models/*" for env in ("dev", "staging", "prod")
     }
