@@ -118,6 +118,8 @@ async def served_at(
 ) -> dict[str, Any]:
     moment = time.timestamp() if time.tzinfo else time.replace(tzinfo=UTC).timestamp()
     await views.require_model(deps, name)
+    if environment not in ENVIRONMENTS:
+        raise NotFound(f"unknown environment {environment!r} (one of {', '.join(ENVIRONMENTS)})")
     entry = await deps.releases.served_at(name, environment, moment)
     return {
         "model_name": name,

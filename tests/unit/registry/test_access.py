@@ -76,3 +76,27 @@ def test_the_log_filter_masks_configured_tokens() -> None:
     )
     TokenFilter(list(TOKENS)).filter(record)
     assert record.getMessage() == "Authorization: Bearer ***"
+
+
+async def test_tracking_records_why_a_version_is_not_linked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.registry.tracking import Tracker
+
+    calls: list[str] = []
+
+    def linker(version: dict, project: str, entity: str | None) -> str:
+        calls.append(project)
+        if version["version"] == 2:
+            raise ConnectionError("W&B unreachable")
+        return f"model-registry/{version['model_name']}:v{version['version']}"
+
+    tracker = Tracker("proj", None, linker)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    unlinked = await tracker.link({"model_name": "m", "version": 1})
+    assert unlinked["wandb"]["linked"] is False and "WANDB_API_KEY" in unlinked["wandb"]["reason"] and calls == []
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert (await tracker.link({"model_name": "m", "version": 1}))["wandb"] == {
+        "linked": True,
+        "path": "model-registry/m:v1",
+    }
+    failed = await tracker.link({"model_name": "m", "version": 2})
+    assert failed["wandb"]["linked"] is False and "unreachable" in failed["wandb"]["reason"]
