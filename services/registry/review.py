@@ -16,7 +16,7 @@ from typing import Any
 
 from services.registry.evaluation import Evaluator, TestSet
 from services.registry.slices import largest_gap, slice_review
-from services.registry.stats import METRICS, mcnemar, paired_bootstrap
+from services.registry.stats import METRICS, mcnemar, paired_bootstraps
 from shared.classifier import metrics
 from shared.settings import ENVIRONMENTS
 
@@ -70,12 +70,9 @@ def build_report(
                     "n": len(ts.labels),
                     "candidate": _summary(metrics(ts.labels, mine, order).model_dump()),
                     "champion": _summary(metrics(ts.labels, theirs, order).model_dump()),
-                    "bootstrap": {
-                        m: paired_bootstrap(
-                            ts.labels, mine, theirs, m, settings.resamples, settings.confidence, also=settings.also
-                        )
-                        for m in METRICS
-                    },
+                    "bootstrap": paired_bootstraps(
+                        ts.labels, mine, theirs, METRICS, settings.resamples, settings.confidence, also=settings.also
+                    ),
                     "mcnemar": mcnemar(ts.labels, mine, theirs),
                 }
             )

@@ -26,16 +26,19 @@ def _encode(y_true: Sequence[str], *predictions: Sequence[str]) -> tuple[np.ndar
     )
 
 
-def _weighted(metric: str, weights: np.ndarray, y: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
-    """`metric` of each row of `weights` (B x n counts of how often each row was drawn)."""
+def _counts(weights: np.ndarray, y: np.ndarray, p: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+    """Per resample (rows of `weights`, B x n counts of how often each row was drawn): true positives, true and
+    predicted counts per class, and the total. One matrix product for all of them."""
     onehot_true = np.eye(k, dtype=np.float64)[y]  # n x k
     onehot_pred = np.eye(k, dtype=np.float64)[p]
-    correct = (y == p).astype(np.float64)
-    total = weights.sum(axis=1)
+    summed = weights @ np.hstack([onehot_true * onehot_pred, onehot_true, onehot_pred])  # B x 3k
+    return summed[:, :k], summed[:, k : 2 * k], summed[:, 2 * k :], weights.sum(axis=1)
+
+
+def _from_counts(metric: str, counts: tuple[np.ndarray, ...]) -> np.ndarray:
+    tp, true_k, pred_k, total = counts
     if metric == "accuracy":
-        return np.asarray((weights @ correct) / total)
-    tp = weights @ (onehot_true * onehot_pred)  # B x k
-    true_k, pred_k = weights @ onehot_true, weights @ onehot_pred
+        return np.asarray(tp.sum(axis=1) / total)
     if metric == "macro_f1":
         denom = true_k + pred_k
         f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
@@ -49,9 +52,20 @@ def _weighted(metric: str, weights: np.ndarray, y: np.ndarray, p: np.ndarray, k:
     raise ValueError(f"unknown metric {metric!r}")
 
 
+def _weighted(metric: str, weights: np.ndarray, y: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """`metric` of each resample (row of `weights`)."""
+    return _from_counts(metric, _counts(weights, y, p, k))
+
+
 def metric_value(metric: str, y_true: Sequence[str], y_pred: Sequence[str]) -> float:
     y, (p,), k = _encode(y_true, y_pred)
     return float(_weighted(metric, np.ones((1, len(y))), y, p, k)[0])
+
+
+def _resample_weights(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """`size` bootstrap resamples of n rows as counts (size x n): how often each row was drawn."""
+    draws = rng.integers(0, n, size=(size, n)) + (np.arange(size)[:, None] * n)
+    return np.bincount(draws.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
 
 
 def paired_bootstrap(
@@ -66,33 +80,52 @@ def paired_bootstrap(
 ) -> dict[str, Any]:
     """Difference candidate - champion in `metric`, with its percentile bootstrap interval (and, in `intervals`,
     the intervals at the `also` confidence levels, e.g. the ones other environments' policies ask for)."""
+    return paired_bootstraps(y_true, candidate, champion, (metric,), resamples, confidence, seed, also)[metric]
+
+
+def paired_bootstraps(
+    y_true: Sequence[str],
+    candidate: Sequence[str],
+    champion: Sequence[str],
+    metrics: Sequence[str] = METRICS,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    also: Sequence[float] = (),
+) -> dict[str, dict[str, Any]]:
+    """`paired_bootstrap` for several metrics on the *same* resamples (one pass over the resample weights)."""
     if not (len(y_true) == len(candidate) == len(champion)) or not y_true:
         raise ValueError("paired comparison needs the same non-empty rows for both models")
     y, (a, b), k = _encode(y_true, candidate, champion)
     n = len(y)
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, 4_000_000 // n))  # bound memory: chunk x n weights at a time
-    diffs: list[np.ndarray] = []
+    chunk = max(1, min(resamples, 2_000_000 // n))  # bound memory: chunk x n weights at a time
+    spreads: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
     for start in range(0, resamples, chunk):
-        weights = rng.multinomial(n, np.full(n, 1.0 / n), size=min(chunk, resamples - start)).astype(np.float64)
-        diffs.append(_weighted(metric, weights, y, a, k) - _weighted(metric, weights, y, b, k))
-    spread = np.concatenate(diffs)
-    alpha = (1 - confidence) / 2
+        weights = _resample_weights(rng, n, min(chunk, resamples - start))
+        mine, theirs = _counts(weights, y, a, k), _counts(weights, y, b, k)
+        for m in metrics:
+            spreads[m].append(_from_counts(m, mine) - _from_counts(m, theirs))
     ones = np.ones((1, n))
-    observed = float(_weighted(metric, ones, y, a, k)[0] - _weighted(metric, ones, y, b, k)[0])
-    intervals = {
-        f"{level:g}": [float(np.quantile(spread, (1 - level) / 2)), float(np.quantile(spread, 1 - (1 - level) / 2))]
-        for level in {confidence, *also}
-    }
-    return {
-        "metric": metric,
-        "difference": observed,
-        "low": float(np.quantile(spread, alpha)),
-        "high": float(np.quantile(spread, 1 - alpha)),
-        "confidence": confidence,
-        "intervals": intervals,
-        "resamples": resamples,
-    }
+    out = {}
+    for m in metrics:
+        spread = np.concatenate(spreads[m])
+        observed = float(_weighted(m, ones, y, a, k)[0] - _weighted(m, ones, y, b, k)[0])
+        intervals = {
+            f"{level:g}": [float(np.quantile(spread, (1 - level) / 2)), float(np.quantile(spread, (1 + level) / 2))]
+            for level in {confidence, *also}
+        }
+        low, high = intervals[f"{confidence:g}"]
+        out[m] = {
+            "metric": m,
+            "difference": observed,
+            "low": low,
+            "high": high,
+            "confidence": confidence,
+            "intervals": intervals,
+            "resamples": resamples,
+        }
+    return out
 
 
 def mcnemar(y_true: Sequence[str], candidate: Sequence[str], champion: Sequence[str]) -> dict[str, Any]:
