@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from shared.events import S3Location
@@ -22,6 +23,8 @@ def test_a_candidate_is_registered_reviewed_approved_and_promoted_to_dev(
 ) -> None:
     world = world_env
     tc = clone(world, world.candidates[0], "reg-flow", triggered_by="ana")
+    plot = f"{tc.experiments_prefix}plots/optimization_history.html"
+    boto("s3").put_object(Bucket=tc.artifact.bucket, Key=plot, Body=b"<html>optuna history</html>")
     send(world, world.prepared[0])
     envelope = send(world, tc)
     with start_registry(MLOPS_PUBLIC_BASE_URL="https://mlops.example.com") as base:
@@ -33,6 +36,13 @@ def test_a_candidate_is_registered_reviewed_approved_and_promoted_to_dev(
         wait_until(lambda: capture.poll(2) is not None and _types(capture, "reg-flow").count("model.registered") >= 1)
         versions = api(base, "GET", "/v1/models/reg-flow/versions").json()["versions"]
         board = api(base, "GET", "/v1/models/reg-flow/leaderboard").json()["leaderboard"]
+        page = api(base, "GET", "/ui/models/reg-flow/versions/1").text
+        shown = httpx.get(
+            f"{base}/ui/models/reg-flow/versions/1/plots/plots/optimization_history.html",
+            follow_redirects=True,
+            timeout=30,
+        )
+        missing = httpx.get(f"{base}/ui/models/reg-flow/versions/1/plots/nope.html", timeout=30)
     assert [v["candidate_id"] for v in versions] == [tc.candidate_id]
     lineage = version["lineage"]
     assert version["status"] == "reviewed" and lineage["artifact_verified"] and lineage["card_problems"] == []
@@ -55,6 +65,10 @@ def test_a_candidate_is_registered_reviewed_approved_and_promoted_to_dev(
         ("promote", None, 1, "registry")
     ]
     assert board[0]["version"] == 1 and board[0]["serving"] == ["dev"]
+    # the study's plots: listed on the version page, served through a presigned link
+    assert "plots/optimization_history.html" in page
+    assert shown.status_code == 200 and shown.text == "<html>optuna history</html>"
+    assert missing.status_code == 404
     seen = _types(capture, "reg-flow")
     for kind in ("model.registered", "model.evaluated", "model.approved", "model.promoted", "model.approval_requested"):
         assert kind in seen, seen
