@@ -121,6 +121,7 @@ async def review_candidate(event: Envelope, ctx: HandlerContext, deps: RegistryD
         report = await _review(deps, row, ctx)
         if report is None:
             return
+        await _alert_broken_champions(deps, row, report)
         await deps.catalog.put_evaluation(row["model_name"], row["version"], report)
         await deps.catalog.set_status(row["model_name"], row["version"], "reviewed")
         await ctx.emit(_evaluated(deps, row, report))
@@ -164,6 +165,16 @@ async def _review(deps: RegistryDeps, row: dict, ctx: HandlerContext) -> dict | 
     refused = await deps.catalog.version(row["model_name"], row["version"])
     await ctx.emit(_refused(refused or row))
     return None
+
+
+async def _alert_broken_champions(deps: RegistryDeps, row: dict, report: dict) -> None:  # type: ignore[type-arg]
+    for failure in report.get("champion_failures", []):
+        champion = await deps.catalog.version(row["model_name"], failure["champion_version"])
+        if champion is None:
+            continue
+        with contextlib.suppress(RegistryError):  # records, alerts and raises IntegrityFailure (nothing to refuse)
+            location = S3Location.parse(champion["artifact_uri"])
+            await promotion.integrity_failed(deps, champion, None, location, failure["actual_sha256"])
 
 
 def _evaluated(deps: RegistryDeps, row: dict, report: dict) -> ModelEvaluated:  # type: ignore[type-arg]

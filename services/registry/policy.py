@@ -32,6 +32,9 @@ def min_metric(policy: EnvPolicy, report: dict[str, Any]) -> Gate:
 def beats_champion(policy: EnvPolicy, report: dict[str, Any], environment: str) -> Gate:
     """The lower bound of the bootstrap interval of (candidate - champion) must exceed the margin on every test set
     (the candidate's and the champion's): better by a margin the statistics support, both ways."""
+    broken = next((f for f in report.get("champion_failures", []) if environment in f["environments"]), None)
+    if broken is not None:
+        return Gate("beats_champion", False, f"champion v{broken['champion_version']} failed its integrity check")
     comparison = comparison_for(report, environment)
     if comparison is None:
         return Gate("beats_champion", True, f"no champion in {environment} to beat")

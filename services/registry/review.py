@@ -17,7 +17,7 @@ from typing import Any
 from services.registry.evaluation import Evaluator, TestSet
 from services.registry.slices import largest_gap, slice_review
 from services.registry.stats import METRICS, mcnemar, paired_bootstraps
-from shared.classifier import metrics
+from shared.classifier import IntegrityError, metrics
 from shared.settings import ENVIRONMENTS
 
 
@@ -106,8 +106,25 @@ async def review(
             testsets.setdefault(ts.key, ts)
     ordered = list(testsets.values())
     models = {candidate["version"]: candidate, **{c["version"]: c for c in champions.values()}}
-    predictions = {number: await evaluator.predictions(row, ordered) for number, row in models.items()}
-    numbers = {env: c["version"] for env, c in champions.items()}
-    return await asyncio.get_running_loop().run_in_executor(
+    predictions, broken = {}, {}
+    for number, row in models.items():
+        try:
+            predictions[number] = await evaluator.predictions(row, ordered)
+        except IntegrityError as exc:
+            if number == candidate["version"]:
+                raise
+            broken[number] = exc  # a champion whose bytes changed: no comparison with it, and its gate fails
+    numbers = {env: c["version"] for env, c in champions.items() if c["version"] not in broken}
+    report = await asyncio.get_running_loop().run_in_executor(
         evaluator.executor, build_report, candidate["version"], ordered, predictions, numbers, settings
     )
+    report["champion_failures"] = [
+        {
+            "environments": sorted((e for e, c in champions.items() if c["version"] == number), key=_env_order),
+            "champion_version": number,
+            "reason": str(exc),
+            "actual_sha256": exc.actual,
+        }
+        for number, exc in broken.items()
+    ]
+    return report

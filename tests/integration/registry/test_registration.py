@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -144,3 +146,31 @@ def test_refusals_are_recorded_and_announced(world_env: World, start_registry: S
     )
     registered = [e for e in capture.seen if e.type == "model.registered" and e.payload.model_name == "reg-refused"]
     assert {e.payload.status for e in registered} == {"rejected", "integrity_failed"}
+
+
+def test_a_champion_whose_artifact_changed_fails_the_gate_and_is_alerted(
+    world_env: World, start_registry: StartRegistry, capture: Capture, tmp_path: Path
+) -> None:
+    world = world_env
+    first = clone(world, world.candidates[0], "reg-champion")
+    second = clone(world, world.candidates[1], "reg-champion")
+    with start_registry():
+        send(world, first)
+        capture.wait_for(lambda e: e.type == "model.promoted" and e.payload.model_name == "reg-champion", timeout=120)
+    boto("s3").put_object(Bucket=first.artifact.bucket, Key=first.artifact.key, Body=b"changed after promotion")
+    # another replica, without the first one's verified local copy, reviews the next candidate
+    with start_registry(REGISTRY_CACHE_DIR=str(tmp_path / "other-cache")) as base:
+        send(world, second)
+        capture.wait_for(lambda e: e.type == "model.evaluated" and e.payload.model_name == "reg-champion", want=2)
+        v1 = api(base, "GET", "/v1/models/reg-champion/versions/1").json()
+        v2 = api(base, "GET", "/v1/models/reg-champion/versions/2").json()
+        dev = api(base, "GET", "/v1/models/reg-champion/aliases/dev").json()
+    alerts = [
+        e for e in capture.poll(2) if e.type == "model.integrity_failed" and e.payload.model_name == "reg-champion"
+    ]
+    assert [(a.payload.version, a.payload.expected_sha256) for a in alerts] == [(1, first.artifact_sha256)]
+    assert v1["status"] == "integrity_failed"
+    (gate,) = [g for g in v2["approvals"]["dev"]["gates"]["gates"] if g["name"] == "beats_champion"]
+    assert not gate["passed"] and "v1 failed its integrity check" in gate["detail"]
+    assert v2["approvals"]["dev"]["status"] == "pending" and v2["evaluation"]["comparisons"] == []
+    assert dev["version"] == 1  # the verified copy in the dev bucket still serves; nobody promoted blindly

@@ -115,3 +115,10 @@ def test_slice_review_reports_groups_rates_and_the_gap_between_judged_groups() -
     assert region["selection_rate_gap"]["x"] == pytest.approx(0.5)
     assert review["tiny"]["gap"] is None  # group "b" has 2 rows: shown, not judged
     assert review["tiny"]["groups"]["b"]["n"] == 2
+
+
+def test_a_champion_that_failed_its_integrity_check_fails_the_gate() -> None:
+    report = {**_report(), "champion_failures": [{"environments": ["dev"], "champion_version": 4}]}
+    gate = beats_champion(EnvPolicy(), report, "dev")
+    assert not gate.passed and "v4 failed its integrity check" in gate.detail
+    assert beats_champion(EnvPolicy(), report, "staging").passed
