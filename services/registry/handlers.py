@@ -19,6 +19,7 @@ from services.registry.evaluation import TestSetChanged
 from services.registry.review import ReviewSettings, review
 from shared.bus import HandlerContext, HandlerTable
 from shared.classifier import IntegrityError
+from shared.datasets import valid_dataset_name
 from shared.events import (
     DatasetPrepared,
     Envelope,
@@ -29,6 +30,7 @@ from shared.events import (
     S3Location,
     TrainingCompleted,
 )
+from shared.messages import PoisonMessage
 from shared.settings import ENVIRONMENTS
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ async def record_dataset(event: Envelope, ctx: HandlerContext, deps: RegistryDep
 
 async def register_candidate(event: Envelope, ctx: HandlerContext, deps: RegistryDeps) -> None:
     tc = event.payload_as(TrainingCompleted)
+    if not valid_dataset_name(tc.model_name) or len(tc.candidate_id) > 128:
+        # Names become S3 keys and URL paths; such an event can never be registered: the DLQ keeps it for a person.
+        raise PoisonMessage(f"invalid model name {tc.model_name[:80]!r} or candidate id; expected [A-Za-z0-9._-]")
     row = await deps.catalog.by_candidate(tc.candidate_id)
     if row is None:
         problem, source = await lineage.verify_dataset(deps.catalog, deps.store, tc)
