@@ -6,6 +6,7 @@ migrate while the others wait and then find nothing left to do.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def database_url() -> str:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at every start
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})

@@ -60,7 +60,7 @@ def slice_gap(policy: EnvPolicy, report: dict[str, Any]) -> Gate:
         ((name, s) for name, s in report.get("slices", {}).items() if s.get("gap") is not None),
         key=lambda item: item[1]["gap"],
     )
-    where = f" ({worst[0]}: {worst[1]['best']} vs {worst[1]['worst']})"
+    where = f" ({worst[0]}: {worst[1]['best']} vs {worst[1]['worst']})" if gap > 0 else " (every group alike)"
     return Gate("slice_gap", passed, f"accuracy gap {gap:.4f}{where} {'<=' if passed else '>'} {policy.max_slice_gap}")
 
 
