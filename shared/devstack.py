@@ -61,6 +61,9 @@ def stack_env(stack: Stack, endpoint: str) -> dict[str, str]:
     env.setdefault("MLOPS_LOG_FORMAT", "text")
     env.setdefault("WANDB_MODE", "offline" if not env.get("WANDB_API_KEY") else "online")
     env.setdefault("HF_HUB_OFFLINE", "1")
+    # A laptop-sized default study for the stack (the service's own default is 30 trials in 20 minutes).
+    env.setdefault("TRAINER_N_TRIALS", "8")
+    env.setdefault("TRAINER_TIMEOUT_SECONDS", "180")
     env.setdefault("PYTHONUNBUFFERED", "1")
     return {**env, **notifier_receiver_env(env), **registry_demo_env(env)}
 

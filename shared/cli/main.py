@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "shared.cli.prep",
     "shared.cli.registry",
     "shared.cli.monitoring",
+    "shared.cli.training",
 )
 
 for module in COMMAND_MODULES:

@@ -2,6 +2,7 @@
 
 STAGES: tuple[str, ...] = (
     "shared.demo.stage_10_data",
+    "shared.demo.stage_20_training",
     "shared.demo.stage_30_registry",
     "shared.demo.stage_40_serving",
     "shared.demo.stage_50_monitoring",
