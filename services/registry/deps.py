@@ -56,9 +56,16 @@ class RegistryDeps:
 
     async def run_flusher(self) -> None:
         """Background task: publish what a crash or an SNS outage left in the outbox."""
+        rounds = 0
         while True:
             await asyncio.sleep(self.flush_interval)
             await self.flush()
+            rounds += 1
+            if rounds % 720 == 0:  # about hourly
+                try:
+                    await self.releases.prune()
+                except Exception:
+                    log.exception("pruning the outbox failed")
 
     def policy_of(self, environment: str) -> Any:
         return self.settings.policy[environment]

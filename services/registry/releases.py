@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -262,6 +262,11 @@ class Releases(Database):
             async with self.write() as conn:
                 await conn.execute(update(outbox).where(outbox.c.id == staged["id"]).values(published_at=self.clock()))
         return len(pending)
+
+    async def prune(self, keep_seconds: float = 7 * 86400) -> None:
+        """Forget events published long ago (the ledger, not the outbox, is the history)."""
+        async with self.write() as conn:
+            await conn.execute(delete(outbox).where(outbox.c.published_at < self.clock() - keep_seconds))
 
 
 def _approval_key(model_name: str, version: int, environment: str) -> Any:

@@ -8,6 +8,7 @@ from services.registry import decisions, promotion
 from services.registry.deps import RegistryDeps
 from services.registry.errors import Conflict, Forbidden, IntegrityFailure, NotFound
 from services.registry.promotion import rollback_target
+from shared.events import S3Location
 from tests.unit.registry.conftest import FakeArtifacts, add_version, approve_everywhere
 
 
@@ -85,3 +86,13 @@ def test_rollback_target_pops_promotions() -> None:
     assert rollback_target([e("promote", 1), e("promote", 2), e("promote", 3)]) == 2
     assert rollback_target([e("promote", 1), e("promote", 2), e("promote", 3), e("rollback", 2)]) == 1
     assert rollback_target([e("promote", 1), e("promote", 2), e("rollback", 1), e("promote", 4)]) == 1
+
+
+async def test_the_same_tamper_found_twice_is_alerted_once(deps: RegistryDeps, store: FakeArtifacts) -> None:
+    row = await add_version(deps, store, "m", "c1")
+    location = S3Location.parse(row["artifact_uri"])
+    for _ in range(2):  # e.g. two replicas, or a retry: the same deterministic event, staged once
+        with pytest.raises(IntegrityFailure):
+            await promotion.integrity_failed(deps, row, "dev", location, "f" * 64)
+    assert len(deps.publisher.of_type("model.integrity_failed")) == 1  # type: ignore[attr-defined]
+    assert await deps.releases.flush(deps.publisher) == 0  # nothing left staged
