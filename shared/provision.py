@@ -29,6 +29,24 @@ def _client(service: str, region: str) -> Any:
     return boto3.client(service, region_name=region, config=config)
 
 
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # replaced by EventBridge Scheduler at each firing
+
+
+def scheduled_envelope(expression: str) -> dict[str, Any]:
+    """The `drift.check_scheduled` envelope the schedule sends. Its id and time are EventBridge Scheduler context
+    attributes: a fixed id would make every firing after the first a "redelivery" the monitor's idempotency skips,
+    while the slot's time keeps a retried delivery of the same slot the same event."""
+    envelope = Envelope.wrap(
+        DriftCheckScheduled(schedule=expression), source="scheduler", correlation_id="drift-schedule"
+    ).model_dump(mode="json")
+    return {
+        **envelope,
+        "id": f"drift-schedule-{SCHEDULED_TIME}",
+        "occurred_at": SCHEDULED_TIME,
+        "correlation_id": f"drift-schedule-{SCHEDULED_TIME}",
+    }
+
+
 class Provisioner:
     def __init__(self, topology: Topology) -> None:
         self.t = topology
@@ -154,9 +172,6 @@ class Provisioner:
 
     def ensure_schedule(self, monitor_queue_arn: str) -> dict[str, str] | None:
         scheduler = _client("scheduler", self.region)
-        envelope = Envelope.wrap(
-            DriftCheckScheduled(schedule=self.t.drift_schedule), source="scheduler", correlation_id="drift-schedule"
-        )
         spec = {
             "Name": self.t.schedule_name,
             "ScheduleExpression": self.t.drift_schedule,
@@ -164,7 +179,7 @@ class Provisioner:
             "Target": {
                 "Arn": monitor_queue_arn,
                 "RoleArn": self._scheduler_role(),
-                "Input": envelope.model_dump_json(),
+                "Input": json.dumps(scheduled_envelope(self.t.drift_schedule)),
             },
         }
         try:

@@ -88,7 +88,13 @@ class World:
         )
 
     def capture(
-        self, rows: list[dict[str, Any]], start: datetime, env: str = "dev", bad_lines: int = 0, version: int = 1
+        self,
+        rows: list[dict[str, Any]],
+        start: datetime,
+        env: str = "dev",
+        bad_lines: int = 0,
+        version: int = 1,
+        spacing: float = 1.0,
     ) -> list[str]:
         """Write rows as inference does (one batch object per hour of `start`); returns their prediction ids."""
         ids, lines = [], []
@@ -97,7 +103,7 @@ class World:
             ids.append(pid)
             record = {
                 "prediction_id": pid,
-                "ts": (start + timedelta(seconds=i)).isoformat(),
+                "ts": (start + timedelta(seconds=i * spacing)).isoformat(),
                 "environment": env,
                 "model_name": MODEL,
                 "version": version,

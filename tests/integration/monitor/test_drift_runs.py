@@ -4,6 +4,7 @@ Evidently reports to S3 and announces drift.checked / drift.detected on the topi
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.events import DriftCheckScheduled, Envelope, S3Location
+from shared.events import S3Location
+from shared.provision import SCHEDULED_TIME, scheduled_envelope
 from shared.settings import CommonSettings
 from tests.conftest import boto
 from tests.integration.monitor.conftest import MODEL, StartMonitor, World
@@ -95,27 +97,28 @@ def test_promotion_records_the_reference_and_a_run_reports_drift(world: World, s
 
 
 def test_a_scheduled_check_from_the_queue_runs_every_environment(world: World, start_monitor: StartMonitor) -> None:
-    """What EventBridge Scheduler sends (the envelope as the message body) runs a check per promoted environment."""
+    """What EventBridge Scheduler sends (provisioning's envelope, its context attributes filled in) runs a check per
+    promoted environment, over the traffic since the promotion."""
     events = world.events()
-    start = datetime(2026, 1, 6, 10, tzinfo=UTC)
-    world.capture(world.tickets[:60], start, env="staging")
     with start_monitor() as url:
         world.promote("staging")
         wait_until(lambda: reference_of(url, "staging"), timeout=60, what="reference recorded")
-        scheduled = Envelope.wrap(
-            DriftCheckScheduled(schedule="rate(14 days)", window_start=start, window_end=start + timedelta(hours=1)),
-            source="scheduler",
-            correlation_id="drift-schedule",
+        world.capture(world.tickets[:60], datetime.now(UTC), env="staging", spacing=0.001)
+        fired = datetime.now(UTC) + timedelta(seconds=1)
+        body = json.dumps(scheduled_envelope("rate(14 days)")).replace(
+            SCHEDULED_TIME, fired.strftime("%Y-%m-%dT%H:%M:%SZ")
         )
         queue = boto("sqs").get_queue_url(QueueName=world.topology.queue_name("monitor"))["QueueUrl"]
-        boto("sqs").send_message(QueueUrl=queue, MessageBody=scheduled.model_dump_json())
+        time.sleep(1.5)  # the window ends when the check runs: after the captured records
+        boto("sqs").send_message(QueueUrl=queue, MessageBody=body)
         found = events.wait_for(
-            lambda e: e.type == "drift.checked" and e.payload.environment == "staging",
-            timeout=90,  # type: ignore[attr-defined]
+            lambda e: e.type == "drift.checked" and e.payload.environment == "staging",  # type: ignore[attr-defined]
+            timeout=90,
         )
         checked = found[0].payload
         assert checked.verdict in ("drift", "no_drift") and checked.counts["records"] == 60  # type: ignore[attr-defined]
-        runs = httpx.get(f"{url}/v1/runs", params={"event_id": scheduled.id}, timeout=10).json()
+        event_id = json.loads(body)["id"]
+        runs = httpx.get(f"{url}/v1/runs", params={"event_id": event_id}, timeout=10).json()
         assert [(r["environment"], r["trigger"]) for r in runs] == [("staging", "schedule")]
 
 
