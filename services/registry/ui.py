@@ -39,7 +39,7 @@ def _who(request: Request, deps: Any) -> Principal | None:
     return deps.access.from_session(cookie) if cookie else None
 
 
-def _page(request: Request, deps: Any, template: str, **context: Any) -> HTMLResponse:
+def _page(request: Request, deps: Any, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _templates.get_template(template).render(
         who=_who(request, deps),
         message=request.query_params.get("msg"),
@@ -48,7 +48,7 @@ def _page(request: Request, deps: Any, template: str, **context: Any) -> HTMLRes
         path=request.url.path,
         **context,
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, status_code=status)
 
 
 def _back(to: str, *, msg: str | None = None, err: str | None = None) -> RedirectResponse:
@@ -67,7 +67,7 @@ async def model_page(name: str, request: Request, deps: Deps) -> Response:
     try:
         board = await views.leaderboard(deps, name)
     except NotFound as exc:
-        return _page(request, deps, "missing.html.j2", reason=str(exc))
+        return _page(request, deps, "missing.html.j2", 404, reason=str(exc))
     ledger = await deps.releases.ledger(name)
     aliases = {a["environment"]: a for a in await deps.releases.aliases(name)}
     timeline = {env: [e for e in ledger if e["environment"] == env][::-1] for env in ENVIRONMENTS}
@@ -82,7 +82,7 @@ async def version_page(name: str, version: int, request: Request, deps: Deps) ->
     try:
         view = await views.version_view(deps, name, version)
     except NotFound as exc:
-        return _page(request, deps, "missing.html.j2", reason=str(exc))
+        return _page(request, deps, "missing.html.j2", 404, reason=str(exc))
     row = await deps.catalog.version(name, version)
     plots = await views.plots(deps, row) if row else []
     return _page(request, deps, "version.html.j2", name=name, v=view, plots=plots)

@@ -128,6 +128,8 @@ def test_refusals_are_recorded_and_announced(world_env: World, start_registry: S
         capture.wait_for(lambda e: e.type == "model.rejected" and e.payload.model_name == "reg-refused", want=2)
         capture.wait_for(lambda e: e.type == "model.integrity_failed")
         versions = {v["candidate_id"]: v for v in api(base, "GET", "/v1/models/reg-refused").json()["versions"]}
+        pages = [api(base, "GET", f"/ui/models/reg-refused{p}") for p in ("", "/versions/1", "/versions/2")]
+        unknown_page = api(base, "GET", "/ui/models/reg-refused/versions/9")
         approve = api(
             base,
             "POST",
@@ -135,6 +137,8 @@ def test_refusals_are_recorded_and_announced(world_env: World, start_registry: S
             "ana-approver-token-0001",
             json={"environment": "dev", "reason": "try anyway"},
         )
+    assert [p.status_code for p in pages] == [200, 200, 200] and unknown_page.status_code == 404
+    assert "unknown to the registry" in pages[1].text + pages[2].text
     assert versions[unknown.candidate_id]["status"] == "rejected"
     assert "unknown to the registry" in versions[unknown.candidate_id]["status_reason"]
     assert versions[tampered.candidate_id]["status"] == "integrity_failed"
