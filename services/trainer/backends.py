@@ -44,6 +44,14 @@ def read_outcome(out_dir: Path, what: str) -> dict[str, Any]:
     return outcome
 
 
+def _prepare(spec: JobSpec, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "outcome.json").unlink(missing_ok=True)
+    spec_path = out_dir.parent / "spec.json"
+    spec_path.write_text(spec.to_json(), encoding="utf-8")
+    return spec_path
+
+
 def _die_with_parent() -> None:
     # Linux: the worker is killed when the service process dies (even by SIGKILL), so no orphan keeps training a
     # study that the redelivered message resumes elsewhere.
@@ -61,10 +69,7 @@ class LocalBackend:
         self.processes: dict[str, asyncio.subprocess.Process] = {}
 
     async def run(self, spec: JobSpec, data_dir: Path, out_dir: Path, data_prefix: str = "") -> dict[str, Any]:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "outcome.json").unlink(missing_ok=True)
-        spec_path = out_dir.parent / "spec.json"
-        spec_path.write_text(spec.to_json(), encoding="utf-8")
+        spec_path = await asyncio.to_thread(_prepare, spec, out_dir)
         argv = ["-m", "services.trainer.job", "--spec", str(spec_path), "--data", str(data_dir), "--out", str(out_dir)]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, *argv, cwd=str(ROOT), preexec_fn=_die_with_parent, env={**os.environ}

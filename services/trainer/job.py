@@ -15,7 +15,6 @@ A failure writes outcome.json with `status: failed` and the reason, and exits 2;
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import signal
@@ -33,7 +32,6 @@ from services.trainer.space import params_from_trial
 from services.trainer.spec import JobSpec, trial_seed
 from services.trainer.study import (
     WORKER,
-    BudgetExhausted,
     budget_callback,
     claim_slot,
     counted,

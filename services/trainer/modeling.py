@@ -189,10 +189,11 @@ def train_model(
     return TrainResult(model, monitor.best_value, monitor.best_epoch, monitor.best_metrics, monitor.history)
 
 
-def _trainer_plugin() -> type:
+def _trainer_plugin() -> Any:
+    # Importing this module imports Flair: the workers do, the service process (API, handlers) never does.
     from flair.trainers.plugins import TrainerPlugin
 
-    return TrainerPlugin  # type: ignore[no-any-return]
+    return TrainerPlugin
 
 
 class EpochMonitor(_trainer_plugin()):  # type: ignore[misc]

@@ -7,6 +7,7 @@ emits the same payload instead of leaving a second candidate behind.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import mimetypes
 from datetime import UTC, datetime
@@ -34,12 +35,20 @@ def content_type(path: Path) -> str:
 
 async def upload_tree(s3: Any, bucket: str, folder: Path, prefix: str) -> list[str]:
     keys = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in await asyncio.to_thread(_files, folder):
         key = prefix + path.relative_to(folder).as_posix()
-        with path.open("rb") as body:
-            await s3.put_object(Bucket=bucket, Key=key, Body=body.read(), ContentType=content_type(path))
+        await put_file(s3, bucket, key, path)
         keys.append(key)
     return keys
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+async def put_file(s3: Any, bucket: str, key: str, path: Path) -> None:
+    body = await asyncio.to_thread(path.read_bytes)
+    await s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type(path))
 
 
 def build_card(
@@ -97,10 +106,7 @@ async def publish(
     prefix = model_prefix(model_name, card.candidate_id)
     await upload_tree(s3, bucket, out_dir / "experiments", outcome["experiments_prefix"])
     for name in (MODEL_FILE, REFERENCE_FILE):
-        with (out_dir / name).open("rb") as body:
-            await s3.put_object(
-                Bucket=bucket, Key=prefix + name, Body=body.read(), ContentType=content_type(out_dir / name)
-            )
+        await put_file(s3, bucket, prefix + name, out_dir / name)
     card_location = S3Location(bucket=bucket, key=prefix + CARD_FILE)
     await s3.put_object(
         Bucket=bucket,

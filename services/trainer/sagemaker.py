@@ -79,6 +79,12 @@ def training_job_request(
     }
 
 
+def _untar(data: bytes, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        archive.extractall(out_dir, filter="data")  # "data": no absolute paths, links or devices
+
+
 class SageMakerBackend:
     name = "sagemaker"
 
@@ -150,9 +156,7 @@ class SageMakerBackend:
                 await asyncio.sleep(min(5.0, self.settings.sagemaker_poll_seconds))
         async with got["Body"] as body:
             data = await body.read()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            archive.extractall(out_dir, filter="data")  # "data": no absolute paths, links or devices
+        await asyncio.to_thread(_untar, data, out_dir)
 
     async def cancel(self, study_id: str) -> bool:
         name = self.jobs.get(study_id)

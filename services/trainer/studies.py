@@ -115,7 +115,7 @@ class Trainer:
                 raise StudyProblem(f"class(es) {absent} have no dev rows: the dev objective cannot score them")
 
     async def download(self, manifest: Manifest, target: Path) -> None:
-        target.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
         for split in SPLITS:
             entry = manifest.files[split]
             got = await self.s3.get_object(Bucket=self.bucket, Key=entry.key)
@@ -123,7 +123,7 @@ class Trainer:
                 data = await body.read()
             if hashlib.sha256(data).hexdigest() != entry.sha256:
                 raise StudyProblem(f"{entry.key} does not match the manifest's sha256")
-            (target / f"{split}.txt").write_bytes(data)
+            await asyncio.to_thread((target / f"{split}.txt").write_bytes, data)
 
     def spec(self, sid: str, manifest: Manifest, config: StudyConfig, correlation_id: str) -> JobSpec:
         return JobSpec(

@@ -112,15 +112,18 @@ def _trials(folder: Path) -> list[dict[str, Any]]:
 
     from services.trainer.study import excluded
 
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(folder / "study.journal"))
-    )
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(folder / "study.journal")))
     study = optuna.load_study(study_name=f"bench-{folder.name}", storage=storage)
     return [
-        {"number": t.number, "state": t.state.name, "value": t.value,
-         "start": t.datetime_start.timestamp() if t.datetime_start else None,
-         "end": t.datetime_complete.timestamp() if t.datetime_complete else None}
-        for t in study.trials if not excluded(t)
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "start": t.datetime_start.timestamp() if t.datetime_start else None,
+            "end": t.datetime_complete.timestamp() if t.datetime_complete else None,
+        }
+        for t in study.trials
+        if not excluded(t)
     ]
 
 
@@ -172,15 +175,25 @@ def pruning(corpus: Path, work: Path, trials: int, minutes: float) -> dict[str, 
     base.update(n_trials=trials, timeout_seconds=minutes * 60)
     runs = {name: run_study(corpus, work, name, {**base, "pruner": name}, retrain=False) for name in ("median", "none")}
     done = {name: finish(run) for name, run in runs.items()}
-    best = {name: max((t["value"] for t in r["trials"] if t["state"] == "COMPLETE"), default=None)
-            for name, r in done.items()}
+    best = {
+        name: max((t["value"] for t in r["trials"] if t["state"] == "COMPLETE"), default=None)
+        for name, r in done.items()
+    }
     target = min(v for v in best.values() if v is not None)
     seconds = {name: time_to(r["trials"], target) for name, r in done.items()}
     ratio = round(seconds["none"] / seconds["median"], 2) if seconds["none"] and seconds["median"] else None
-    counts = {name: {s: sum(t["state"] == s for t in r["trials"]) for s in ("COMPLETE", "PRUNED", "FAIL")}
-              for name, r in done.items()}
-    return {"target_dev_macro_f1": target, "best": best, "seconds_to_target": seconds,
-            "speedup_with_pruning": ratio, "trials": counts, "load_after": [round(x, 2) for x in os.getloadavg()]}
+    counts = {
+        name: {s: sum(t["state"] == s for t in r["trials"]) for s in ("COMPLETE", "PRUNED", "FAIL")}
+        for name, r in done.items()
+    }
+    return {
+        "target_dev_macro_f1": target,
+        "best": best,
+        "seconds_to_target": seconds,
+        "speedup_with_pruning": ratio,
+        "trials": counts,
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def main() -> None:

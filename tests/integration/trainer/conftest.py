@@ -17,8 +17,14 @@ from tests.integration.prep.conftest import Capture, subscribe_capture
 from tests.support.servers import running
 
 StartTrainer = Callable[..., AbstractContextManager[str]]
-TINY_SPACE = {"doc": ["pool"], "emb_dim": [16], "min_freq": {"low": 1, "high": 1}, "batch": [32],
-              "epochs": {"low": 1, "high": 2}, "lr": {"low": 0.01, "high": 0.05, "log": True}}
+TINY_SPACE = {
+    "doc": ["pool"],
+    "emb_dim": [16],
+    "min_freq": {"low": 1, "high": 1},
+    "batch": [32],
+    "epochs": {"low": 1, "high": 2},
+    "lr": {"low": 0.01, "high": 0.05, "log": True},
+}
 TINY_ENV = {
     "CONSUMER_WAIT_SECONDS": "1",
     "CONSUMER_VISIBILITY_TIMEOUT": "10",

@@ -54,8 +54,12 @@ def test_start_follow_repeat_refuse_and_cancel_studies(
 
         slow = {**body, "n_trials": 20, "search_space": {**TINY_SPACE, "epochs": {"low": 40, "high": 40}}}
         long_sid = httpx.post(f"{url}/v1/studies", json=slow, timeout=30).json()["id"]
-        wait_until(lambda: (_state(url, long_sid, "running") or {}).get("progress", {}).get("trials_running"),
-                   timeout=120, interval=0.5, what="a running trial")
+        wait_until(
+            lambda: (_state(url, long_sid, "running") or {}).get("progress", {}).get("trials_running"),
+            timeout=120,
+            interval=0.5,
+            what="a running trial",
+        )
         assert httpx.delete(f"{url}/v1/studies/{long_sid}").json()["state"] == "cancelling"
         cancelled = wait_until(lambda: _state(url, long_sid, "cancelled", "failed", "completed"), timeout=120)
         assert cancelled["state"] == "cancelled" and cancelled["progress"]["trials_done"] < 20

@@ -47,14 +47,19 @@ def test_bad_inputs_fail_with_reasons_and_the_service_goes_on(
             key = f"processed/nodev/v1/{split}.txt"
             s3.put_object(Bucket=bucket, Key=key, Body=text.encode())
             files[split] = entry.model_copy(update={"key": key})
-        _put_manifest(topology, good.model_copy(update={"dataset": "nodev", "version": "v1", "files": files,
-                                                        "splits": splits}))
+        _put_manifest(
+            topology, good.model_copy(update={"dataset": "nodev", "version": "v1", "files": files, "splits": splits})
+        )
 
-        request = Envelope.wrap(TrainingRequested(dataset="never", reason="test", requested_by="test"),
-                                source="test", correlation_id="corr-never")
+        request = Envelope.wrap(
+            TrainingRequested(dataset="never", reason="test", requested_by="test"),
+            source="test",
+            correlation_id="corr-never",
+        )
         topic = topology.topic_arn(boto("sts").get_caller_identity()["Account"])
-        boto("sns").publish(TopicArn=topic, Message=request.model_dump_json(),
-                            MessageAttributes=message_attributes(request))
+        boto("sns").publish(
+            TopicArn=topic, Message=request.model_dump_json(), MessageAttributes=message_attributes(request)
+        )
 
         failed = capture.wait_for(lambda e: e.type == "training.failed", want=3, timeout=120)
         assert httpx.get(f"{url}/readyz").status_code == 200

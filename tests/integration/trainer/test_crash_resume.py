@@ -32,12 +32,26 @@ N_TRIALS = 4
 @contextmanager
 def trainer_process(data_dir: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     space = {**TINY_SPACE, "epochs": {"low": 4, "high": 4}}
-    env = {**os.environ, **TINY_ENV, "PORT": str(free_port()), "MLOPS_DATA_DIR": str(data_dir),
-           "MLOPS_LOG_FORMAT": "json", "CONSUMER_VISIBILITY_TIMEOUT": "5", "TRAINER_N_TRIALS": str(N_TRIALS),
-           "TRAINER_SEARCH_SPACE": __import__("json").dumps(space), "TRAINER_PRUNER": "none"}
+    env = {
+        **os.environ,
+        **TINY_ENV,
+        "PORT": str(free_port()),
+        "MLOPS_DATA_DIR": str(data_dir),
+        "MLOPS_LOG_FORMAT": "json",
+        "CONSUMER_VISIBILITY_TIMEOUT": "5",
+        "TRAINER_N_TRIALS": str(N_TRIALS),
+        "TRAINER_SEARCH_SPACE": __import__("json").dumps(space),
+        "TRAINER_PRUNER": "none",
+    }
     with log.open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "services.trainer"], cwd=ROOT, env=env, stdout=out,
-                                stderr=out, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.trainer"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
     try:
         yield proc
     finally:

@@ -44,11 +44,15 @@ def run_entry_point(job: dict, root: Path) -> bytes:
     channel = root / "input" / "data" / "training"
     channel.mkdir(parents=True)
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
-        (channel / obj["Key"][len(prefix):]).write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+        (channel / obj["Key"][len(prefix) :]).write_bytes(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
     (root / "input" / "config").mkdir(parents=True)
     (root / "input" / "config" / "hyperparameters.json").write_text(json.dumps(job["HyperParameters"]))
-    subprocess.run([sys.executable, "-m", "services.trainer.sagemaker_entry", "train"], cwd=ROOT, check=True,
-                   env={**os.environ, "SM_ROOT": str(root)})
+    subprocess.run(
+        [sys.executable, "-m", "services.trainer.sagemaker_entry", "train"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "SM_ROOT": str(root)},
+    )
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted((root / "model").rglob("*")):
@@ -62,8 +66,11 @@ def test_sagemaker_backend_runs_the_job_and_registers_its_output(
     manifest = prepared_dataset(topology)
     sagemaker = boto("sagemaker")
     with start_trainer(**SAGEMAKER_ENV):
-        names = wait_until(lambda: [j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]],
-                           timeout=120, what="a training job")
+        names = wait_until(
+            lambda: [j["TrainingJobName"] for j in sagemaker.list_training_jobs()["TrainingJobSummaries"]],
+            timeout=120,
+            what="a training job",
+        )
         job = sagemaker.describe_training_job(TrainingJobName=names[0])
         assert job["AlgorithmSpecification"]["TrainingImage"] == SAGEMAKER_ENV["TRAINER_SAGEMAKER_IMAGE"]
         assert job["RoleArn"] == SAGEMAKER_ENV["TRAINER_SAGEMAKER_ROLE_ARN"]
@@ -75,7 +82,10 @@ def test_sagemaker_backend_runs_the_job_and_registers_its_output(
         )
         spec = json.loads(job["HyperParameters"]["spec"])
         assert spec["config"]["n_trials"] == 2 and spec["storage"].startswith("journal:/opt/ml/checkpoints/")
-        assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{topology.home_bucket}/experiments/{spec['study_id']}/sagemaker"
+        assert (
+            job["OutputDataConfig"]["S3OutputPath"]
+            == f"s3://{topology.home_bucket}/experiments/{spec['study_id']}/sagemaker"
+        )
 
         artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
         bucket, key = artifact[5:].split("/", 1)

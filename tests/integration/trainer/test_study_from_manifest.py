@@ -53,8 +53,14 @@ def test_manifest_triggers_a_study_that_publishes_the_best_model(
     assert [p.label for p in again] == [r["prediction"] for r in by_split["test"]]
 
     experiments = keys_under(topology, completed.experiments_prefix)
-    for name in ("trials.csv", "trials.json", "summary.json", "plots/optimization_history.html",
-                 "plots/param_importances.html", "plots/parallel_coordinate.html"):
+    for name in (
+        "trials.csv",
+        "trials.json",
+        "summary.json",
+        "plots/optimization_history.html",
+        "plots/param_importances.html",
+        "plots/parallel_coordinate.html",
+    ):
         assert completed.experiments_prefix + name in experiments
     trials = get_json(topology, completed.experiments_prefix + "trials.json")
     assert [t["number"] for t in trials] == [0, 1] and all(t["seed"] for t in trials)

@@ -11,8 +11,14 @@ from services.trainer.space import SearchSpace
 from shared.demo.data import rows
 
 TINY = SearchSpace.model_validate(
-    {"doc": ["pool"], "emb_dim": [16], "min_freq": {"low": 1, "high": 1}, "batch": [32],
-     "epochs": {"low": 1, "high": 2}, "lr": {"low": 0.01, "high": 0.05, "log": True}}
+    {
+        "doc": ["pool"],
+        "emb_dim": [16],
+        "min_freq": {"low": 1, "high": 1},
+        "batch": [32],
+        "epochs": {"low": 1, "high": 2},
+        "lr": {"low": 0.01, "high": 0.05, "log": True},
+    }
 )
 
 

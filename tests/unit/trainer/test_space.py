@@ -66,8 +66,12 @@ def test_conditional_parameters_are_asked_only_when_they_matter() -> None:
 
 def test_only_manifests_trigger_studies() -> None:
     assert manifest_version("processed/sms/abc123/manifest.json") == ("sms", "abc123")
-    for key in ("processed/sms/abc123/train.txt", "processed/manifest.json", "raw/sms/manifest.json",
-                "processed/sms/abc/x/manifest.json"):
+    for key in (
+        "processed/sms/abc123/train.txt",
+        "processed/manifest.json",
+        "raw/sms/manifest.json",
+        "processed/sms/abc/x/manifest.json",
+    ):
         assert manifest_version(key) is None
 
 

@@ -16,7 +16,15 @@ from optuna.trial import TrialState
 from services.trainer import job
 from services.trainer.modeling import EpochMonitor, NonFiniteLoss
 from services.trainer.spec import JobSpec, StudyConfig, TrackingConfig
-from services.trainer.study import TrialSeededTPE, claim_slot, counted, open_storage, open_study, recover_interrupted
+from services.trainer.study import (
+    BudgetExhausted,
+    TrialSeededTPE,
+    claim_slot,
+    counted,
+    open_storage,
+    open_study,
+    recover_interrupted,
+)
 from services.trainer.tracking import Tracker
 from tests.unit.trainer.conftest import TINY
 
@@ -25,9 +33,13 @@ pytestmark = pytest.mark.slow
 
 def spec_for(tmp: Path, name: str, **config: object) -> JobSpec:
     return JobSpec(
-        study_id=name, dataset="tickets", version="v1",
+        study_id=name,
+        dataset="tickets",
+        version="v1",
         config=StudyConfig(space=TINY, n_trials=3, timeout_seconds=None, **config),  # type: ignore[arg-type]
-        storage=f"journal:{tmp / f'{name}.journal'}", tracking=TrackingConfig(mode="disabled"), plotly_js="cdn",
+        storage=f"journal:{tmp / f'{name}.journal'}",
+        tracking=TrackingConfig(mode="disabled"),
+        plotly_js="cdn",
     )
 
 
@@ -40,7 +52,9 @@ def test_same_data_and_configuration_give_the_same_trials_and_the_best_retrains_
 ) -> None:
     first = job.run_job(spec_for(tmp_path, "first"), corpus, tmp_path / "out1")
     second = job.run_job(spec_for(tmp_path, "second"), corpus, tmp_path / "out2")
-    runs = [job.open_study(spec_for(tmp_path, n), open_storage(spec_for(tmp_path, n).storage)) for n in ("first", "second")]
+    runs = [
+        job.open_study(spec_for(tmp_path, n), open_storage(spec_for(tmp_path, n).storage)) for n in ("first", "second")
+    ]
     assert trial_values(runs[0]) == trial_values(runs[1])
     assert len(counted(runs[0].trials)) == 3
     # run_job retrained the best trial and checked it reproduced; the card's numbers are that model's
@@ -105,7 +119,7 @@ def test_a_slot_beyond_the_budget_never_trains(tmp_path: Path) -> None:
     for _ in range(3):
         study.tell(study.ask(), 0.1)
     late = study.ask()
-    with pytest.raises(job.BudgetExhausted):
+    with pytest.raises(BudgetExhausted):
         claim_slot(study, late, n_trials=3)
     assert study.trials[-1].user_attrs["surplus"]
 
@@ -122,7 +136,9 @@ def test_concurrent_workers_draw_different_trials_one_worker_the_same_ones() -> 
 
 def test_worker_entry_point_reports_a_bad_corpus(corpus: Path, tmp_path: Path) -> None:
     dev = corpus / "dev.txt"
-    dev.write_text("".join(line for line in dev.read_text().splitlines(keepends=True) if "__label__billing" not in line))
+    dev.write_text(
+        "".join(line for line in dev.read_text().splitlines(keepends=True) if "__label__billing" not in line)
+    )
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(spec_for(tmp_path, "bad").to_json())
     code = job.main(["--spec", str(spec_path), "--data", str(corpus), "--out", str(tmp_path / "out")])
