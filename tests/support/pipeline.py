@@ -8,9 +8,6 @@ so registry, inference and monitor tests exercise real models without running an
 
 from __future__ import annotations
 
-import json
-import logging
-import random
 import tempfile
 import time
 import uuid
@@ -18,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.classifier import evaluate, read_fasttext, sha256_file
+from shared.classifier import sha256_file
 from shared.datasets import SPLITS, Manifest, corpus_key, manifest_key
 from shared.demo.data import support_tickets_csv
 from shared.events import ColumnMapping, S3Location, TrainingCompleted
-from shared.modelcard import CARD_FILE, LABEL_TYPE, MODEL_FILE, REFERENCE_FILE, ModelCard, model_prefix
+from shared.modelcard import CARD_FILE, MODEL_FILE, REFERENCE_FILE, ModelCard, model_prefix
 from shared.topology import Topology
 from tests.conftest import boto
 from tests.support.servers import running, wait_until
@@ -65,48 +62,12 @@ def _download_corpora(s3: Any, bucket: str, manifest: Manifest, target: Path) ->
 
 
 def train_tiny(corpus_dir: Path, params: dict[str, Any] | None = None, seed: int = 1) -> Any:
-    """A small, real Flair classifier (one-hot embeddings from the corpus, pooled), trained in seconds."""
-    import numpy as np
-    import torch
-    from flair.data import Corpus
-    from flair.datasets import ClassificationCorpus
-    from flair.embeddings import DocumentPoolEmbeddings, OneHotEmbeddings
-    from flair.models import TextClassifier
-    from flair.trainers import ModelTrainer
+    """A small, real Flair classifier (one-hot embeddings from the corpus, pooled), trained in seconds by the
+    trainer's own training code (`services.trainer.modeling.train_model`: same embeddings, classifier, seeding)."""
+    from services.trainer.modeling import train_model
 
     p = {**TINY_PARAMS, **(params or {})}
-    logging.getLogger("flair").setLevel(logging.WARNING)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    full = ClassificationCorpus(
-        corpus_dir,
-        label_type=LABEL_TYPE,
-        train_file="train.txt",
-        dev_file="dev.txt",
-        test_file=None,
-        sample_missing_splits=False,
-    )
-    corpus = Corpus(train=full.train, dev=full.dev, test=None, sample_missing_splits=False)
-    labels = corpus.make_label_dictionary(label_type=LABEL_TYPE, add_unk=False)
-    onehot = OneHotEmbeddings.from_corpus(corpus, min_freq=p["min_freq"], embedding_length=p["emb_dim"])
-    model = TextClassifier(
-        DocumentPoolEmbeddings([onehot], fine_tune_mode="nonlinear"), label_type=LABEL_TYPE, label_dictionary=labels
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        ModelTrainer(model, corpus).train(
-            base_path=tmp,
-            learning_rate=p["lr"],
-            mini_batch_size=p["batch"],
-            max_epochs=p["epochs"],
-            optimizer=torch.optim.AdamW,
-            attach_default_scheduler=False,
-            save_final_model=False,
-            create_file_logs=False,
-            create_loss_file=False,
-            use_final_model_for_eval=True,
-        )
-    return model
+    return train_model(corpus_dir, p, "macro_f1", seed=seed, threads=1).model
 
 
 def trained_candidate(
@@ -118,6 +79,9 @@ def trained_candidate(
     bucket: str | None = None,
 ) -> TrainingCompleted:
     """Train a tiny model on the prepared data set and publish it the way the trainer does."""
+    from services.trainer.modeling import save_model
+    from services.trainer.results import write_reference
+
     s3 = boto("s3")
     bucket = bucket or topology.home_bucket
     candidate = f"c{uuid.uuid4().hex[:12]}"
@@ -128,22 +92,15 @@ def trained_candidate(
         started = time.monotonic()
         model = train_tiny(work, params, seed)
         seconds = time.monotonic() - started
-        dev_rows = read_fasttext((work / "dev.txt").read_text().splitlines())
-        test_rows = read_fasttext((work / "test.txt").read_text().splitlines())
-        dev_metrics, _ = evaluate(model, dev_rows)
-        test_metrics, test_predictions = evaluate(model, test_rows)
-        model.save(work / MODEL_FILE)
+        model.eval()
+        # reference.jsonl exactly as the trainer writes it: dev, test and a bounded sample of train
+        found = write_reference(model, work, work, train_rows=1000, seed=seed)
+        dev_metrics, test_metrics = found["dev"], found["test"]
+        save_model(model, work / MODEL_FILE)
         sha = sha256_file(work / MODEL_FILE)
         size = (work / MODEL_FILE).stat().st_size
         s3.upload_file(str(work / MODEL_FILE), bucket, prefix + MODEL_FILE)
-        reference = "".join(
-            json.dumps(
-                {"split": "test", "text": text, "label": label, "prediction": p.label, "probability": p.probability}
-            )
-            + "\n"
-            for (label, text), p in zip(test_rows, test_predictions, strict=True)
-        )
-        s3.put_object(Bucket=bucket, Key=prefix + REFERENCE_FILE, Body=reference.encode())
+        s3.upload_file(str(work / REFERENCE_FILE), bucket, prefix + REFERENCE_FILE)
     card = ModelCard(
         model_name=model_name,
         candidate_id=candidate,
