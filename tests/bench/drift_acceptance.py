@@ -14,7 +14,7 @@ over ten runs.
 
     .venv/bin/python -m tests.bench.drift_acceptance               # 10 runs of 300 sentences per scenario
     .venv/bin/python -m tests.bench.drift_acceptance --runs 10 --per-run 300 --epochs 5
-Results: a table per scenario on stdout and `.run/bench/drift_acceptance.json`.
+Results: a table per scenario on stdout and `.run/bench/drift_acceptance.json` (`-seed<N>.json` for other seeds).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "datasets" / "sentiment_sentences"
-RESULTS = ROOT / ".run" / "bench" / "drift_acceptance.json"
+RESULTS_DIR = ROOT / ".run" / "bench"
 MODEL = "sentiment"
 DATASET = "amazon-yelp"
 
@@ -224,12 +224,12 @@ def predicted(model: Any, texts: list[str]) -> list[dict[str, Any]]:
 
 
 def scenario(
-    url: str, env: str, pool: list[dict[str, Any]], runs: int, per_run: int, t0: datetime
+    url: str, env: str, pool: list[dict[str, Any]], runs: int, per_run: int, t0: datetime, seed: int
 ) -> list[dict[str, Any]]:
     out = []
     for i in range(runs):
         start = t0 + timedelta(hours=i)
-        capture(env, random.Random(1000 + i).sample(pool, min(per_run, len(pool))), start)
+        capture(env, random.Random(1000 * seed + i).sample(pool, min(per_run, len(pool))), start)
         body = {
             "environment": env,
             "window_start": start.isoformat(),
@@ -270,13 +270,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--per-run", type=int, default=300, help="sentences served per window")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7, help="seed of the held-out split and of each window's sample")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} is absent")
         return
     amazon_yelp = read_sentences("amazon_cells_labelled.txt") + read_sentences("yelp_labelled.txt")
     imdb = read_sentences("imdb_labelled.txt")
-    random.Random(7).shuffle(amazon_yelp)
+    random.Random(args.seed).shuffle(amazon_yelp)
     held = len(amazon_yelp) // 5
     serve_held, train_rows = amazon_yelp[:held], amazon_yelp[held:]
     print(f"amazon+yelp: {len(train_rows)} for prep (train/dev/test), {len(serve_held)} held out; imdb: {len(imdb)}")
@@ -308,22 +309,26 @@ def main() -> None:
             wait_until(recorded, timeout=120, what="references recorded")
             t0 = datetime(2026, 2, 2, tzinfo=UTC)
             print("imdb sentences served to the amazon/yelp model (prod):")
-            imdb_runs = scenario(url, "prod", imdb_pool, args.runs, args.per_run, t0)
+            imdb_runs = scenario(url, "prod", imdb_pool, args.runs, args.per_run, t0, args.seed)
             print("held-out amazon/yelp sentences (staging):")
-            held_runs = scenario(url, "staging", held_pool, args.runs, args.per_run, t0)
+            held_runs = scenario(url, "staging", held_pool, args.runs, args.per_run, t0, args.seed)
     results = {
         "model": {"test_accuracy": card.test_metrics.accuracy, "test_macro_f1": card.test_metrics.macro_f1},
         "per_run": args.per_run,
+        "seed": args.seed,
         "imdb": summary("imdb", imdb_runs),
         "held_out": summary("held_out", held_runs),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    results_file = RESULTS_DIR / (
+        "drift_acceptance.json" if args.seed == 7 else f"drift_acceptance-seed{args.seed}.json"
+    )
+    results_file.write_text(json.dumps(results, indent=2))
     i, h = results["imdb"], results["held_out"]
     print(f"\nimdb:     drift detected in {i['drift_verdicts']}/{i['runs']} runs, ", end="")
     print(f"high severity in {i['high_severity']}/{i['runs']}")
     print(f"held-out: drift verdicts {h['drift_verdicts']}/{h['runs']}, ", end="")
-    print(f"high-severity alerts {h['high_severity']}/{h['runs']}\n({RESULTS})")
+    print(f"high-severity alerts {h['high_severity']}/{h['runs']}\n({results_file})")
 
 
 if __name__ == "__main__":
