@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -162,6 +163,7 @@ def test_a_champion_whose_artifact_changed_fails_the_gate_and_is_alerted(
         send(world, first)
         capture.wait_for(lambda e: e.type == "model.promoted" and e.payload.model_name == "reg-champion", timeout=120)
     boto("s3").put_object(Bucket=first.artifact.bucket, Key=first.artifact.key, Body=b"changed after promotion")
+    time.sleep(1.5)  # the stopped app's last long poll (1 s) would take the next message for a visibility timeout
     # another replica, without the first one's verified local copy, reviews the next candidate
     with start_registry(REGISTRY_CACHE_DIR=str(tmp_path / "other-cache")) as base:
         send(world, second)
