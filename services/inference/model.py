@@ -111,6 +111,7 @@ def _result(text: str, sentence: Any, label_type: str) -> TextResult:
 
 def load_classifier(path: Path, sha256: str) -> Any:
     """The classifier at `path`, opened only when its bytes match `sha256` (raises IntegrityError otherwise)."""
+    logging.getLogger("flair").setLevel(logging.WARNING)  # flair logs a whole vocabulary at INFO when loading
     return load_verified(path, sha256)
 
 

@@ -75,14 +75,16 @@ def measure_xstar(model_file: Path, texts: list[str], threads: int, seconds: flo
     )
     model.warm_up()
     by_size: dict[str, float] = {}
+    cpu_by_size: dict[str, float] = {}
     for size in BATCH_SIZES:
-        done, started, i = 0, time.perf_counter(), 0
+        done, started, cpu, i = 0, time.perf_counter(), time.process_time(), 0
         while time.perf_counter() - started < seconds or done < 3 * size:
             batch = [texts[(i + k) % len(texts)] for k in range(size)]
             model.predict(batch)
             done += size
             i += size
         by_size[str(size)] = round(done / (time.perf_counter() - started), 1)
+        cpu_by_size[str(size)] = round((time.process_time() - cpu) * 1000 / done, 3)
     singles = []
     for k in range(100):
         started = time.perf_counter()
@@ -92,6 +94,7 @@ def measure_xstar(model_file: Path, texts: list[str], threads: int, seconds: flo
     return {
         "threads": threads,
         "texts_per_s_by_batch": by_size,
+        "cpu_ms_per_text_by_batch": cpu_by_size,
         "best_texts_per_s": by_size[best],
         "best_batch": int(best),
         "t1_ms": round(statistics.median(singles) * 1000, 3),
@@ -191,7 +194,7 @@ def publish(env: dict[str, str], name: str, model_file: Path, labels: list[str])
 
 
 @contextmanager
-def server(env: dict[str, str], name: str, **settings: str) -> Iterator[str]:
+def server(env: dict[str, str], name: str, **settings: str) -> Iterator[tuple[str, int]]:
     """The inference service in its own uvicorn process, serving `name`."""
     from tests.support.emulator import free_port
 
@@ -223,7 +226,7 @@ def server(env: dict[str, str], name: str, **settings: str) -> Iterator[str]:
             time.sleep(0.5)
         else:
             raise TimeoutError("inference server did not serve the model")
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         try:
@@ -269,10 +272,22 @@ def histogram_delta(before: dict[str, float], after: dict[str, float]) -> dict[s
     return {"passes": int(passes), "mean_batch": round(texts / passes, 2) if passes else None, "hist": per_bucket}
 
 
-def measured(url: str, bodies: Path, **options: Any) -> dict[str, Any]:
-    before = batch_histogram(url)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(target: tuple[str, int], bodies: Path, **options: Any) -> dict[str, Any]:
+    """One load run, with the batch histogram and the server's CPU time per answered request (robust to other
+    processes on the machine, unlike requests/s)."""
+    url, pid = target
+    before, cpu = batch_histogram(url), cpu_seconds(pid)
     result = loadgen(url, bodies, **options)
+    used = cpu_seconds(pid) - cpu
     result["batches"] = histogram_delta(before, batch_histogram(url))
+    total = sum(result["statuses"].values()) or 1
+    result["server_cpu_ms_per_request"] = round(used * 1000 / total, 3)
     return result
 
 
@@ -295,28 +310,28 @@ def bench_model(env: dict[str, str], kind: str, model_file: Path, texts: list[st
     bodies.write_text(json.dumps([{"texts": [t]} for t in texts]))
     settings = SERVICE_SETTINGS[kind]
     out: dict[str, Any] = {"model": name, "x_star": xstar, "settings": settings}
-    with server(env, name, **settings) as url:
+    with server(env, name, **settings) as target:
         log("   R0: POST /v1/ping at concurrency 64")
-        out["r0"] = loadgen(url, bodies, path="/v1/ping", concurrency=64, duration=args.duration)
+        out["r0"] = measured(target, bodies, path="/v1/ping", concurrency=64, duration=args.duration)
         limit = min(xstar["best_texts_per_s"], out["r0"]["rps"])
         out["limit"] = limit
         out["closed"] = {}
         for c in CLOSED:
             log(f"   closed loop c={c}")
-            out["closed"][str(c)] = measured(url, bodies, concurrency=c, duration=args.duration)
+            out["closed"][str(c)] = measured(target, bodies, concurrency=c, duration=args.duration)
             out["closed"][str(c)]["efficiency"] = round(out["closed"][str(c)]["rps"] / limit, 3)
         out["open"] = {}
         for share in OPEN:
             rate = round(limit * share, 1)
             log(f"   open loop {share:.0%} of {limit:.0f}/s = {rate}/s")
-            result = measured(url, bodies, rate=rate, duration=args.duration)
+            result = measured(target, bodies, rate=rate, duration=args.duration)
             result["efficiency"] = round(result["rps"] / limit, 3)
             out["open"][f"{int(share * 100)}%"] = result
-    with server(env, name, **settings, INFERENCE_BATCHING="false") as url:
+    with server(env, name, **settings, INFERENCE_BATCHING="false") as target:
         log("   baseline (no batching) c=64 and c=1")
         out["baseline"] = {
-            "64": measured(url, bodies, concurrency=64, duration=args.duration),
-            "1": measured(url, bodies, concurrency=1, duration=args.duration),
+            "64": measured(target, bodies, concurrency=64, duration=args.duration),
+            "1": measured(target, bodies, concurrency=1, duration=args.duration),
         }
     out["targets"] = targets(out, kind)
     return out
@@ -357,13 +372,14 @@ def ensure_models(retrain: bool) -> dict[str, Path]:
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         f"{'model':<11} {'run':<15} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'err':>5} "
-        f"{'batch':>6} {'eff':>6}"
+        f"{'batch':>6} {'eff':>6} {'cpu/req':>8}"
     ]
     for r in results:
         x = r["x_star"]
         lines.append(
             f"{r['model']:<11} X* best {x['best_texts_per_s']:.0f} texts/s at batch {x['best_batch']}, "
-            f"t(1) {x['t1_ms']:.2f} ms; R0 {r['r0']['rps']:.0f} req/s; limit {r['limit']:.0f}/s"
+            f"t(1) {x['t1_ms']:.2f} ms, {x['threads']} thread(s); R0 {r['r0']['rps']:.0f} req/s "
+            f"({r['r0']['server_cpu_ms_per_request']:.3f} ms CPU each); limit {r['limit']:.0f}/s"
         )
         runs = [(f"closed c={c}", v) for c, v in r["closed"].items()]
         runs += [(f"open {k}", v) for k, v in r["open"].items()]
@@ -372,7 +388,7 @@ def table(results: list[dict[str, Any]]) -> str:
             lines.append(
                 f"{'':<11} {label:<15} {v['rps']:>8.1f} {v['p50_ms'] or 0:>8.2f} {v['p90_ms'] or 0:>8.2f} "
                 f"{v['p99_ms'] or 0:>8.2f} {v['errors']:>5} {v['batches']['mean_batch'] or 0:>6} "
-                f"{v.get('efficiency', v['rps'] / r['limit']):>6.2f}"
+                f"{v.get('efficiency', v['rps'] / r['limit']):>6.2f} {v.get('server_cpu_ms_per_request', 0):>8.3f}"
             )
         for name, check in r["targets"].items():
             lines.append(f"{'':<11} target {name}: want {check['want']}, got {check['got']} -> {check['met']}")
