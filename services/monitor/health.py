@@ -91,6 +91,7 @@ class PipelineWatcher:
         self._backlog_since: dict[str, float] = {}
         self.last: list[QueueHealth] = []
         self.last_inspected_at: float | None = None
+        self._one_at_a_time = asyncio.Lock()  # the periodic pass and `POST /v1/pipeline/inspect` never overlap
 
     async def run_forever(self) -> None:
         while True:
@@ -104,6 +105,10 @@ class PipelineWatcher:
 
     async def inspect(self) -> list[PipelineFailed]:
         """One pass over every queue; returns (and publishes) the alerts it raised."""
+        async with self._one_at_a_time:
+            return await self._inspect()
+
+    async def _inspect(self) -> list[PipelineFailed]:
         health: list[QueueHealth] = []
         raised: list[PipelineFailed] = []
         for spec in self.topology.static_queues():
