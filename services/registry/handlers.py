@@ -129,10 +129,11 @@ async def review_candidate(event: Envelope, ctx: HandlerContext, deps: RegistryD
         await _alert_broken_champions(deps, row, report)
         await deps.catalog.put_evaluation(row["model_name"], row["version"], report)
         await deps.catalog.set_status(row["model_name"], row["version"], "reviewed")
-        await ctx.emit(_evaluated(deps, row, report))
     row = await deps.catalog.version(row["model_name"], row["version"])
     evaluation = await deps.catalog.evaluation(row["model_name"], row["version"])  # type: ignore[index]
     assert row is not None and evaluation is not None
+    # Emitted on every run (a retry after a crash re-sends the same deterministic event id): never lost.
+    await ctx.emit(_evaluated(deps, row, evaluation["report"]))
     automatic = await decisions.open_reviews(deps, row, evaluation["report"])
     if "dev" in automatic and deps.settings.auto_promote_dev:
         try:
