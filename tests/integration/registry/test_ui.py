@@ -59,6 +59,10 @@ def test_the_dashboard_renders_and_approving_in_it_changes_the_state(
         assert page.locator("#leaderboard tr").count() == 3  # header and two versions
         page.screenshot(path=str(SHOTS / "model.png"), full_page=True)
 
+        page.goto(f"{base}/ui/models/ui-model/versions/2")  # reviewed against v1 on both test sets
+        assert page.locator("text=Against the champions").count() == 1
+        page.screenshot(path=str(SHOTS / "version-2-comparison.png"), full_page=True)
+
         page.goto(f"{base}/ui/models/ui-model/versions/1")
         assert page.locator("svg[aria-label='accuracy per group']").count() == 2  # channel, region
         assert page.locator("table.cm").count() == 1
