@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,13 +17,16 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+_LOCKS: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
 
 class Database:
     def __init__(self, engine: AsyncEngine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self.clock = clock
         self._sqlite = engine.dialect.name == "sqlite"
-        self._lock = asyncio.Lock()
+        # One lock per engine, shared by every store on it (the catalog and the releases write to the same file).
+        self._lock = _LOCKS.setdefault(engine.sync_engine, asyncio.Lock())
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
