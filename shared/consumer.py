@@ -64,9 +64,13 @@ class SqsConsumer:
     async def stop(self) -> None:
         """Stop receiving, release unstarted messages, give in-flight work a grace period."""
         self._stopping.set()
-        self._receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._receiver
+        # A long poll in flight may be about to return messages. Give it a moment so that what it returns is
+        # released below at once, instead of staying hidden for a whole visibility timeout after we are gone.
+        _done, polling = await asyncio.wait({self._receiver}, timeout=self.settings.shutdown_poll_wait)
+        for task in polling:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self._release_pending()
         for _ in self._tasks:
             self._pending.put_nowait(_STOP)

@@ -125,4 +125,5 @@ class ConsumerSettings(BaseSettings):
     visibility_timeout: int = Field(60, ge=5, le=43200)
     retry_backoff_max: int = Field(60, ge=0, le=900, description="Cap of the visibility backoff after a failure.")
     shutdown_grace: float = Field(30.0, ge=0)
+    shutdown_poll_wait: float = Field(1.0, ge=0, description="How long shutdown lets a long poll in flight return.")
     completed_ttl_days: int = Field(7, ge=1)
