@@ -5,8 +5,8 @@ over ten runs.
 1. A moto server and a fresh namespace with the whole topology.
 2. `../shared/datasets/sentiment_sentences`: amazon + yelp, of which a seeded 20% is held out for serving; the rest
    is uploaded to raw/ and prepared by the real prep service (train/dev/test, transformer.json with the vocabulary).
-3. A small real Flair classifier trained on prep's corpora; its reference rows written by the trainer's own code
-   (dev, test and a train sample), published like the trainer does (model, model card, reference.jsonl).
+3. A small real Flair classifier trained on prep's corpora by the trainer's training code; its reference rows written
+   by the trainer's own code (dev, test and a train sample), published like the trainer (model, card, reference.jsonl).
 4. The real monitor app, default settings; the model promoted to prod (imdb traffic) and to staging (held-out
    traffic) by `model.promoted` on the topic, so each scenario has its own history of runs.
 5. Ten consecutive one-hour windows per scenario: a seeded random sample of sentences, predicted by the model and
@@ -111,6 +111,7 @@ def prepare(topology: Any, rows: list[tuple[str, str]]) -> Any:
 
 def train_and_publish(topology: Any, manifest: Any, epochs: int) -> tuple[Any, Any]:
     """Train on prep's corpora; publish model, card and reference rows (the trainer's code) like the trainer."""
+    from services.trainer.modeling import save_model
     from services.trainer.results import write_reference
     from shared.classifier import sha256_file
     from shared.datasets import corpus_key, manifest_key
@@ -135,7 +136,7 @@ def train_and_publish(topology: Any, manifest: Any, epochs: int) -> tuple[Any, A
         out.mkdir()
         found = write_reference(model, work, out, train_rows=1000, seed=3)
         dev_metrics, test_metrics = found["dev"], found["test"]
-        model.save(out / MODEL_FILE)
+        save_model(model, out / MODEL_FILE)
         sha = sha256_file(out / MODEL_FILE)
         for name in (MODEL_FILE, REFERENCE_FILE):
             s3.upload_file(str(out / name), bucket, prefix + name)
