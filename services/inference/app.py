@@ -83,6 +83,7 @@ async def bootstrap(runtime: Runtime) -> ServiceParts:
         loader=loader,
         refused_retry_seconds=settings.refused_retry_seconds,
         work_dir=runtime.common.data_dir,
+        pass_texts=settings.pass_texts,
     )
     batch = BatchSettings(
         settings.max_batch_texts, settings.max_wait_ms / 1000, settings.max_queue_texts, settings.batching

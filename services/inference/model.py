@@ -54,6 +54,10 @@ class ServingModel(Predictor):
     transformer_uri: str | None
     lineage: dict[str, Any]
     loaded_at: datetime | None = None
+    # Most texts per forward pass within a batch (0: the whole batch in one pass). Flair then sorts the batch by
+    # length and runs length-homogeneous passes: for transformer embeddings, padding a short text to the longest
+    # one in the batch costs more than the batch saves (measured in `make bench-inference`).
+    pass_texts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def clean(self, text: str) -> str:
@@ -73,7 +77,7 @@ class ServingModel(Predictor):
             if todo:
                 self.classifier.predict(
                     todo,
-                    mini_batch_size=max(1, len(todo)),
+                    mini_batch_size=self.pass_texts or max(1, len(todo)),
                     return_probabilities_for_all_classes=True,
                     verbose=False,
                     label_name=label_type,

@@ -53,6 +53,13 @@ class InferenceSettings(BaseSettings):
     max_queue_texts: int = Field(
         1024, ge=1, description="Texts waiting for the model; past this, 429 with Retry-After."
     )
+    pass_texts: int = Field(
+        0,
+        ge=0,
+        le=4096,
+        description="Most texts per forward pass inside a batch, in length order (0: one pass per batch). Set it "
+        "for transformer models: padding short texts to the batch's longest costs more than batching saves.",
+    )
     torch_threads: int = Field(default_factory=_cores, ge=1, description="Intra-op threads of the forward pass.")
     # ------------------------------------------------------------------------------------------- input
     max_texts: int = Field(64, ge=1, le=10_000, description="Most texts in one request.")

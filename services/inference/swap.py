@@ -62,6 +62,7 @@ class ModelManager:
         loader: Executor,
         refused_retry_seconds: float = 600,
         work_dir: Path | None = None,
+        pass_texts: int = 0,
     ) -> None:
         self.environment = environment
         self.model_name = model_name
@@ -71,6 +72,7 @@ class ModelManager:
         self.loader = loader
         self.refused_retry_seconds = refused_retry_seconds
         self.work_dir = work_dir
+        self.pass_texts = pass_texts
         self.current: ServingModel | None = None
         self.state = ServingState()
         self._lock = asyncio.Lock()
@@ -200,6 +202,7 @@ class ModelManager:
             artifact_uri=target.artifact.uri,
             transformer_uri=transformer_location.uri,
             lineage=_lineage(target, card, transformer),
+            pass_texts=self.pass_texts,
         )
         await asyncio.get_running_loop().run_in_executor(self.loader, model.warm_up)
         return model

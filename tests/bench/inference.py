@@ -38,20 +38,10 @@ BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
 CLOSED = (1, 4, 16, 64)
 OPEN = (0.5, 0.8, 1.0)
 MAX_WAIT_MS = 2.0
-# Per model: the batching settings the service runs with (tuned on this machine, see the report).
-SERVICE_SETTINGS = {
-    # The small model's pass is Python-bound (tokens, Sentence objects): one torch thread, the other core serves HTTP.
-    "small": {
-        "INFERENCE_MAX_BATCH_TEXTS": "64",
-        "INFERENCE_MAX_WAIT_MS": str(MAX_WAIT_MS),
-        "INFERENCE_TORCH_THREADS": "1",
-    },
-    "minilm": {
-        "INFERENCE_MAX_BATCH_TEXTS": "64",
-        "INFERENCE_MAX_WAIT_MS": str(MAX_WAIT_MS),
-        "INFERENCE_TORCH_THREADS": "2",
-    },
-}
+SERVICE_SETTINGS = {"INFERENCE_MAX_BATCH_TEXTS": "64", "INFERENCE_MAX_WAIT_MS": str(MAX_WAIT_MS)}
+# Pass sizes tried inside a batch (0: the whole batch in one pass). The small model's pass is Python-bound (tokens,
+# Sentence objects) and gains nothing from splitting; the transformer's cost is per padded token.
+PASSES = {"small": (0,), "minilm": (0, 8)}
 
 
 def log(message: str) -> None:
@@ -59,7 +49,9 @@ def log(message: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- limits
-def measure_xstar(model_file: Path, texts: list[str], threads: int, seconds: float) -> dict[str, Any]:
+def measure_xstar(
+    model_file: Path, texts: list[str], threads: int, seconds: float, pass_texts: int = 0
+) -> dict[str, Any]:
     """In-process throughput of the serving code path by batch size, and the time of one text, at `threads`
     torch threads (run in a fresh process per thread count: OpenMP's pool is sized once per process)."""
     import torch
@@ -73,12 +65,13 @@ def measure_xstar(model_file: Path, texts: list[str], threads: int, seconds: flo
     model = ServingModel(
         "bench", 1, "dev", classifier, NormalisationConfig(), classifier_labels(classifier), "", "", None, {}
     )
+    model.pass_texts = pass_texts
     model.warm_up()
     by_size: dict[str, float] = {}
     cpu_by_size: dict[str, float] = {}
     for size in BATCH_SIZES:
         done, started, cpu, i = 0, time.perf_counter(), time.process_time(), 0
-        while time.perf_counter() - started < seconds or done < 3 * size:
+        while time.perf_counter() - started < seconds or done < size:
             batch = [texts[(i + k) % len(texts)] for k in range(size)]
             model.predict(batch)
             done += size
@@ -93,6 +86,7 @@ def measure_xstar(model_file: Path, texts: list[str], threads: int, seconds: flo
     best = max(by_size, key=lambda s: by_size[s])
     return {
         "threads": threads,
+        "pass_texts": pass_texts,
         "texts_per_s_by_batch": by_size,
         "cpu_ms_per_text_by_batch": cpu_by_size,
         "best_texts_per_s": by_size[best],
@@ -101,27 +95,22 @@ def measure_xstar(model_file: Path, texts: list[str], threads: int, seconds: flo
     }
 
 
-def xstar_all(model_file: Path, texts_file: Path, cores: int, seconds: float) -> dict[str, Any]:
-    """X* at 1 and at `cores` torch threads, each in its own process; X* is the best of them."""
+def xstar_all(model_file: Path, texts_file: Path, cores: int, seconds: float, passes: tuple[int, ...]) -> dict:
+    """X* at 1 and at `cores` torch threads, with one pass per batch and with length-ordered passes of `passes`
+    texts, each in its own process; X* is the best of them (and the service is run in that configuration)."""
     runs = []
     for threads in sorted({1, cores}):
-        argv = [
-            sys.executable,
-            "-m",
-            "tests.bench.inference",
-            "--xstar-only",
-            str(model_file),
-            "--texts",
-            str(texts_file),
-            "--threads",
-            str(threads),
-            "--xstar-seconds",
-            str(seconds),
-        ]
-        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=600, check=True)
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        for pass_texts in passes:
+            argv = [sys.executable, "-m", "tests.bench.inference", "--xstar-only", str(model_file)]
+            argv += ["--texts", str(texts_file), "--threads", str(threads), "--xstar-seconds", str(seconds)]
+            argv += ["--pass-texts", str(pass_texts)]
+            env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}  # as the service runs (services/inference/__main__)
+            done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=900, check=True, env=env)
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            run = runs[-1]
+            log(f"   X* threads={threads} pass={pass_texts}: {run['best_texts_per_s']}/s, t(1) {run['t1_ms']} ms")
     best = max(runs, key=lambda r: r["best_texts_per_s"])
-    return {**best, "by_threads": {str(r["threads"]): r for r in runs}}
+    return {**best, "runs": runs}
 
 
 # ------------------------------------------------------------------------------------------- environment
@@ -207,6 +196,7 @@ def server(env: dict[str, str], name: str, **settings: str) -> Iterator[tuple[st
         "INFERENCE_MODEL_ENV": "dev",
         "INFERENCE_MODEL_NAME": name,
         "INFERENCE_CAPTURE_SAMPLE_RATE": "0.1",
+        "OMP_WAIT_POLICY": "PASSIVE",
         **settings,
     }
     log_file = (RUN / f"inference-server-{name}.log").open("ab")
@@ -302,13 +292,18 @@ def bench_model(env: dict[str, str], kind: str, model_file: Path, texts: list[st
     tmp = Path(tempfile.mkdtemp())
     texts_file = tmp / "texts.json"
     texts_file.write_text(json.dumps(texts))
-    xstar = xstar_all(model_file, texts_file, args.threads, args.xstar_seconds)
+    xstar = xstar_all(model_file, texts_file, args.threads, args.xstar_seconds, PASSES[kind])
     log(f"   X* {xstar['best_texts_per_s']}/s at batch {xstar['best_batch']}, {xstar['threads']} thread(s)")
     labels = list(classifier_labels(TextClassifier.load(str(model_file))))
     publish(env, name, model_file, labels)
     bodies = tmp / "bodies.json"
     bodies.write_text(json.dumps([{"texts": [t]} for t in texts]))
-    settings = SERVICE_SETTINGS[kind]
+    # The service runs as the best in-process configuration found: its torch threads and pass size.
+    settings = {
+        **SERVICE_SETTINGS,
+        "INFERENCE_TORCH_THREADS": str(xstar["threads"]),
+        "INFERENCE_PASS_TEXTS": str(xstar["pass_texts"]),
+    }
     out: dict[str, Any] = {"model": name, "x_star": xstar, "settings": settings}
     with server(env, name, **settings) as target:
         log("   R0: POST /v1/ping at concurrency 64")
@@ -378,7 +373,8 @@ def table(results: list[dict[str, Any]]) -> str:
         x = r["x_star"]
         lines.append(
             f"{r['model']:<11} X* best {x['best_texts_per_s']:.0f} texts/s at batch {x['best_batch']}, "
-            f"t(1) {x['t1_ms']:.2f} ms, {x['threads']} thread(s); R0 {r['r0']['rps']:.0f} req/s "
+            f"t(1) {x['t1_ms']:.2f} ms, {x['threads']} thread(s), pass {x['pass_texts'] or 'whole batch'}; "
+            f"R0 {r['r0']['rps']:.0f} req/s "
             f"({r['r0']['server_cpu_ms_per_request']:.3f} ms CPU each); limit {r['limit']:.0f}/s"
         )
         runs = [(f"closed c={c}", v) for c, v in r["closed"].items()]
@@ -404,11 +400,13 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--xstar-only", help=argparse.SUPPRESS)  # internal: one X* measurement, JSON on stdout
     parser.add_argument("--texts", help=argparse.SUPPRESS)
+    parser.add_argument("--pass-texts", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.xstar_only:
         texts = json.loads(Path(args.texts).read_text())
-        print(json.dumps(measure_xstar(Path(args.xstar_only), texts, args.threads, args.xstar_seconds)))
+        result = measure_xstar(Path(args.xstar_only), texts, args.threads, args.xstar_seconds, args.pass_texts)
+        print(json.dumps(result))
         return
     RUN.mkdir(parents=True, exist_ok=True)
     files = ensure_models(args.retrain)
