@@ -115,7 +115,9 @@ def _result(text: str, sentence: Any, label_type: str) -> TextResult:
 
 def load_classifier(path: Path, sha256: str) -> Any:
     """The classifier at `path`, opened only when its bytes match `sha256` (raises IntegrityError otherwise)."""
-    logging.getLogger("flair").setLevel(logging.WARNING)  # flair logs a whole vocabulary at INFO when loading
+    import flair  # noqa: F401  (importing flair configures its logger at INFO; quiet it after that)
+
+    logging.getLogger("flair").setLevel(logging.WARNING)  # else it logs a whole vocabulary when loading a model
     return load_verified(path, sha256)
 
 

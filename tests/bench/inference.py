@@ -404,6 +404,8 @@ def main() -> None:
     parser.add_argument("--pass-texts", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import flair  # noqa: F401  (configures its logger at import; quiet it afterwards)
+
     logging.getLogger("flair").setLevel(logging.WARNING)  # flair prints a whole vocabulary when loading a model
     if args.xstar_only:
         texts = json.loads(Path(args.texts).read_text())
