@@ -4,7 +4,7 @@ second version swapped in while requests flow (zero failed requests), and the ca
 Reads from `ctx.state`: `model_name`, `model_version` (registry stage), `dataset`. A second version comes from a
 short second study on the same data set (another seed, through the trainer's API); the registry registers and
 reviews it, and when dev's policy does not promote it by itself, the stage approves and promotes it through the
-registry's API with the demo's token (`MLOPS_REGISTRY_TOKEN`, or `ctx.state["registry_token"]`).
+registry's API with the local stack's demo tokens (approver and promoter), or `MLOPS_REGISTRY_TOKEN` when set.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.table import Table
 from shared.capture import CaptureRecord, capture_prefix
 from shared.demo.context import DemoContext
 from shared.demo.data import INTENTS, ticket
+from shared.devstack import DEMO_TOKENS
 from shared.settings import CommonSettings
 
 SECOND_STUDY = {"n_trials": 1, "seed": 4242, "reason": "demo: a second version to swap in while serving"}
@@ -140,18 +141,25 @@ def _dev_version(ctx: DemoContext, name: str) -> int | None:
     return int(alias["version"]) if alias else None
 
 
-def _promote(ctx: DemoContext, name: str, version: int) -> None:
+def _tokens(triggered_by: str | None) -> tuple[str, str]:
+    """(approver, promoter) bearer tokens: the local stack's demo people, or MLOPS_REGISTRY_TOKEN (one admin)."""
+    people = {grant["actor"]: token for token, grant in DEMO_TOKENS.items()}
+    if os.environ.get("MLOPS_REGISTRY_TOKEN"):
+        admin = os.environ["MLOPS_REGISTRY_TOKEN"]
+        return admin, admin
+    approver = people["bob"] if triggered_by == "ana" else people["ana"]  # four eyes: not who trained it
+    return approver, people["carl"]
+
+
+def _promote(ctx: DemoContext, name: str, version: int, triggered_by: str | None) -> None:
     """Approve (when still pending) and promote to dev through the registry's API."""
-    token = os.environ.get("MLOPS_REGISTRY_TOKEN") or ctx.state.get("registry_token")
-    if not token:
-        raise RuntimeError("dev did not promote the new version by itself and no MLOPS_REGISTRY_TOKEN is set")
-    headers = {"Authorization": f"Bearer {token}"}
+    approver, promoter = _tokens(triggered_by)
     base = ctx.url("registry", f"/v1/models/{name}/versions/{version}")
     reason = {"environment": "dev", "reason": "demo: swap a second version in while serving"}
-    approval = ctx.http.post(f"{base}/approve", json=reason, headers=headers)
+    approval = ctx.http.post(f"{base}/approve", json=reason, headers={"Authorization": f"Bearer {approver}"})
     if approval.status_code not in (200, 409):  # 409: already decided (approved automatically)
         raise RuntimeError(f"registry refused the approval: {approval.status_code} {approval.text}")
-    promoted = ctx.http.post(f"{base}/promote", json=reason, headers=headers)
+    promoted = ctx.http.post(f"{base}/promote", json=reason, headers={"Authorization": f"Bearer {promoter}"})
     if promoted.status_code != 200:
         raise RuntimeError(f"registry refused the promotion: {promoted.status_code} {promoted.text}")
 
@@ -169,7 +177,7 @@ def _second_version(ctx: DemoContext, name: str, current: int) -> int:
     while time.monotonic() < deadline and _dev_version(ctx, name) != version:
         time.sleep(1)
     if _dev_version(ctx, name) != version:
-        _promote(ctx, name, version)
+        _promote(ctx, name, version, row.get("triggered_by"))
         ctx.say(f"Promoted {name} v{version} to dev through the registry's API.")
     else:
         ctx.say(f"Dev's policy promoted {name} v{version} automatically.")
