@@ -45,10 +45,10 @@ test: venv  ## everything CI runs: lint, types, unit, integration (moto + LocalS
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -q tests
 	$(MAKE) test-localstack
+	$(BIN)/coverage run --append -m ecs.images
 	$(MAKE) coverage
-	$(MAKE) test-images
 
-coverage: venv  ## the coverage report of the last test run (coverage.txt, coverage.xml for CI)
+coverage: venv  ## the coverage report of the last `make test` (the moto pass and the image check; coverage.txt/.xml)
 	$(BIN)/coverage report | tee coverage.txt
 	$(BIN)/coverage xml -q -o coverage.xml
 
@@ -71,8 +71,7 @@ localstack-down:
 	bash localstack/run-local.sh stop
 
 test-localstack: venv localstack-up  ## the integration suite again, against LocalStack
-	MLOPS_TEST_AWS=localstack $(BIN)/coverage run --append -m pytest -q -m "integration and not no_localstack" \
-	  tests/integration; rc=$$?; \
+	MLOPS_TEST_AWS=localstack $(BIN)/pytest -q -m "integration and not no_localstack" tests/integration; rc=$$?; \
 	  $(MAKE) localstack-down; exit $$rc
 
 lint: venv
