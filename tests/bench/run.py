@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: tuple[str, ...] = ("tests.bench.prep", "tests.bench.prep_realdata", "tests.bench.drift_acceptance", "tests.bench.training")
+BENCHMARKS: tuple[str, ...] = (
+    "tests.bench.prep",
+    "tests.bench.prep_realdata",
+    "tests.bench.drift_acceptance",
+    "tests.bench.training",
+)
 
 
 def main() -> int:
