@@ -18,6 +18,8 @@ from shared.settings import CommonSettings
 from shared.topology import Topology
 from tests.support.emulator import AWS_TEST_ENV, emulator
 
+# CLI output is a rich table: give it room, so that what tests look for is never cut to "…" on a narrow pipe.
+os.environ.setdefault("COLUMNS", "250")
 POSTGRES_URL = os.environ.get("MLOPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
