@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS := ingest,prep,trainer,registry,inference,monitor,notifier,cli,dev
 STAMP := $(VENV)/.installed
+# Test processes: most of the suite waits on queues and servers, so a few workers beat the two cores' count.
+TEST_WORKERS ?= 3
 # LocalStack 2026 runs without Docker in its own venv on Python >= 3.12 (localstack/run-local.sh finds one).
 export LOCALSTACK_VENV := .venvs/localstack
 export HF_HUB_OFFLINE := 1
@@ -41,9 +43,10 @@ demo: venv  ## the whole lifecycle on the embedded stack, on a generated data se
 	$(BIN)/python -m shared.demo
 
 test: venv  ## everything CI runs: lint, types, unit, integration (moto + LocalStack), e2e, images, coverage
+	bash tests/support/ensure_chromium.sh
 	$(MAKE) lint typecheck
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest -q tests
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --cov --cov-report= tests
 	$(MAKE) test-localstack
 	$(BIN)/coverage run --append -m ecs.images
 	$(MAKE) coverage
@@ -71,7 +74,7 @@ localstack-down:
 	bash localstack/run-local.sh stop
 
 test-localstack: venv localstack-up  ## the integration suite again, against LocalStack
-	MLOPS_TEST_AWS=localstack $(BIN)/pytest -q -m "integration and not no_localstack" tests/integration; rc=$$?; \
+	MLOPS_TEST_AWS=localstack $(BIN)/pytest -q -n $(TEST_WORKERS) -m "integration and not no_localstack" tests/integration; rc=$$?; \
 	  $(MAKE) localstack-down; exit $$rc
 
 lint: venv
