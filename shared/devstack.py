@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,11 +146,22 @@ def _start(stack: Stack, name: str, argv: list[str], env: dict[str, str], health
     return ok
 
 
+def _forget_service_state(stack: Stack) -> None:
+    """A new moto server starts empty; the services' local state (SQLite files, studies) must start empty too,
+    or the registry would point at models and the trainer at studies that no longer exist in the emulator."""
+    data = stack.run_dir / "data"
+    if data.exists():
+        shutil.rmtree(data)
+        print("  state      reset (a fresh emulator starts empty, so does .run/data)")  # noqa: T201
+
+
 def up(stack: Stack, services: list[str], timeout: float) -> int:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", f"http://127.0.0.1:{MOTO_PORT}")
     env = stack_env(stack, endpoint)
     print("Starting the embedded stack:")  # noqa: T201
     if endpoint == f"http://127.0.0.1:{MOTO_PORT}":
+        if _running_pid(stack, "moto") is None:
+            _forget_service_state(stack)
         moto = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(MOTO_PORT)]
         if not _start(stack, "moto", moto, env, f"{endpoint}/moto-api/", 30):
             return 1

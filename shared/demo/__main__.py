@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from shared.demo.context import DemoContext
 from shared.demo.stages import STAGES
+from shared.devstack import LOCAL_AWS_ENV, MOTO_PORT
+
+
+def _embedded_aws_env() -> None:
+    """Stages read S3 (captured traffic, reports) from the embedded stack's emulator, as the services do."""
+    os.environ.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{MOTO_PORT}")
+    for key, value in LOCAL_AWS_ENV.items():
+        os.environ.setdefault(key, value)
 
 
 def main() -> int:
+    _embedded_aws_env()
     ctx = DemoContext()
     for name in STAGES:
         try:
