@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "shared.cli.registry",
     "shared.cli.monitoring",
     "shared.cli.training",
+    "shared.cli.serving",
 )
 
 for module in COMMAND_MODULES:
