@@ -11,9 +11,10 @@ import httpx
 import pytest
 
 from shared.datasets import Manifest, corpus_key
-from shared.demo.data import rows, support_tickets_csv
+from shared.demo.data import rows
 from shared.topology import Topology
 from tests.conftest import boto
+from tests.support.pipeline import upload_tickets
 from tests.support.servers import running, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -49,14 +50,7 @@ def _corpus_lines(topology: Topology, manifest: Manifest, split: str) -> list[st
 
 def test_upload_through_ingest_becomes_prepared_corpora(topology: Topology, slice_urls: dict[str, str]) -> None:
     dataset = f"tickets-{uuid.uuid4().hex[:6]}"
-    form = {"format": "csv", "text_column": "text", "label_column": "label", "slice_columns": "channel,region"}
-    answer = httpx.post(
-        f"{slice_urls['ingest']}/v1/datasets/{dataset}/files",
-        data=form,
-        files={"file": ("tickets.csv", support_tickets_csv(400, 3), "text/csv")},
-        timeout=30,
-    )
-    assert answer.status_code == 202, answer.text
+    upload_tickets(slice_urls["ingest"], dataset, seed=3)
     version = wait_until(lambda: _prepared_version(slice_urls["ingest"], dataset), timeout=90, what="prepared")
     manifest = _manifest(topology, version["manifest"])
     counts = {split: len(_corpus_lines(topology, manifest, split)) for split in ("train", "dev", "test")}

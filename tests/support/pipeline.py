@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from shared.classifier import sha256_file
 from shared.datasets import SPLITS, Manifest, corpus_key, manifest_key
 from shared.demo.data import support_tickets_csv
@@ -148,3 +150,17 @@ def trained_candidate(
         seed=seed,
         code_version="test",
     )
+
+
+def upload_tickets(ingest_url: str, dataset: str, seed: int, n: int = 400) -> dict[str, Any]:
+    """Generated support tickets through ingest's upload API, as a user would send them; returns the receipt."""
+    form = {"format": "csv", "text_column": "text", "label_column": "label", "slice_columns": "channel,region"}
+    answer = httpx.post(
+        f"{ingest_url}/v1/datasets/{dataset}/files",
+        data=form,
+        files={"file": ("tickets.csv", support_tickets_csv(n, seed), "text/csv")},
+        timeout=30,
+    )
+    assert answer.status_code == 202, answer.text
+    receipt: dict[str, Any] = answer.json()
+    return receipt
