@@ -84,7 +84,11 @@ async def bootstrap(runtime: Runtime) -> ServiceParts:
         refused_retry_seconds=settings.refused_retry_seconds,
         work_dir=runtime.common.data_dir,
         pass_texts=settings.pass_texts,
+        runner=settings.runner,
+        worker_threads=settings.torch_threads,
     )
+    # Runs when the stack closes, after the lifespan has cancelled the batcher, i.e. once it drained.
+    runtime.stack.push_async_callback(manager.aclose)
     batch = BatchSettings(
         settings.max_batch_texts, settings.max_wait_ms / 1000, settings.max_queue_texts, settings.batching
     )

@@ -9,10 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.classifier import load_verified
 from shared.textnorm import NormalisationConfig, normalise
+
+if TYPE_CHECKING:
+    from services.inference.runner import ModelWorker
 
 log = logging.getLogger(__name__)
 WARMUP_TEXTS = ("warm up", "a slightly longer text to warm up the model's code paths", "x")
@@ -38,6 +41,9 @@ class Predictor:
     def predict(self, texts: Sequence[str]) -> list[TextResult]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    async def aclose(self) -> None:
+        """It is no longer served: release what it holds (a worker process) after the batches handed to it."""
+
 
 @dataclass
 class ServingModel(Predictor):
@@ -58,13 +64,18 @@ class ServingModel(Predictor):
     # length and runs length-homogeneous passes: for transformer embeddings, padding a short text to the longest
     # one in the batch costs more than the batch saves (measured in `make bench-inference`).
     pass_texts: int = 0
+    # INFERENCE_RUNNER=process: the classifier lives in this worker process (runner.py), `classifier` is None here.
+    worker: ModelWorker | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def clean(self, text: str) -> str:
         return normalise(text, self.normalisation)
 
     def predict(self, texts: Sequence[str]) -> list[TextResult]:
-        """Clean, tokenise and classify in the calling thread, with one forward pass (inference mode)."""
+        """Clean, tokenise and classify in the calling thread, with one forward pass (inference mode). (With a
+        worker process, the batcher awaits `worker.predict` instead.)"""
+        if self.worker is not None:
+            raise RuntimeError("this model runs in a worker process: await model.worker.predict(texts)")
         import torch
         from flair.data import Sentence
 
@@ -85,9 +96,20 @@ class ServingModel(Predictor):
         return [_result(text, sentence, label_type) for text, sentence in zip(cleaned, sentences, strict=True)]
 
     def warm_up(self) -> None:
-        """A few passes so the first real request does not pay for lazy initialisation."""
+        """A few passes so the first real request does not pay for lazy initialisation (a worker warms up itself)."""
+        if self.worker is not None:
+            return
         for size in (1, 2, len(WARMUP_TEXTS)):
             self.predict(WARMUP_TEXTS[:size])
+
+    @property
+    def alive(self) -> bool:
+        """False when its worker process has died (the manager then loads it again)."""
+        return self.worker is None or self.worker.alive
+
+    async def aclose(self) -> None:
+        if self.worker is not None:
+            await self.worker.aclose()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -101,6 +123,8 @@ class ServingModel(Predictor):
             "labels": list(self.labels),
             "normalisation": self.normalisation.model_dump(),
             "lineage": self.lineage,
+            "runner": "thread" if self.worker is None else "process",
+            "worker_pid": None if self.worker is None else self.worker.process.pid,
         }
 
 

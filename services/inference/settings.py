@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,11 @@ class InferenceSettings(BaseSettings):
         "for transformer models: padding short texts to the batch's longest costs more than batching saves.",
     )
     torch_threads: int = Field(default_factory=_cores, ge=1, description="Intra-op threads of the forward pass.")
+    runner: Literal["thread", "process"] = Field(
+        "thread",
+        description="Where the model runs: 'thread', the model thread of this process; 'process', a worker process "
+        "per loaded model, so that a model whose pass is Python (holding the GIL) runs in parallel with HTTP.",
+    )
     # ------------------------------------------------------------------------------------------- input
     max_texts: int = Field(64, ge=1, le=10_000, description="Most texts in one request.")
     max_text_chars: int = Field(10_000, ge=1, description="Longest text accepted (characters, before cleaning).")

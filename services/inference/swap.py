@@ -24,6 +24,7 @@ from typing import Any
 from services.inference.aliases import AliasSource, ModelTarget, RegistryUnavailable
 from services.inference.metrics import MODEL_LOADED_AT, MODEL_LOADS, MODEL_VERSION
 from services.inference.model import ServingModel, classifier_labels, load_classifier
+from services.inference.runner import ModelWorker
 from services.inference.storage import ObjectStore
 from shared.classifier import IntegrityError, sha256_file
 from shared.datasets import Transformer
@@ -63,6 +64,8 @@ class ModelManager:
         refused_retry_seconds: float = 600,
         work_dir: Path | None = None,
         pass_texts: int = 0,
+        runner: str = "thread",
+        worker_threads: int = 1,
     ) -> None:
         self.environment = environment
         self.model_name = model_name
@@ -73,6 +76,11 @@ class ModelManager:
         self.refused_retry_seconds = refused_retry_seconds
         self.work_dir = work_dir
         self.pass_texts = pass_texts
+        # "thread": the classifier is loaded here and runs in the model thread; "process": in a worker process of its
+        # own (runner.py), started in the loader thread, with `worker_threads` torch threads.
+        self.runner = runner
+        self.worker_threads = worker_threads
+        self._retiring: set[asyncio.Task[None]] = set()
         self.current: ServingModel | None = None
         self.state = ServingState()
         self._lock = asyncio.Lock()
@@ -97,10 +105,11 @@ class ModelManager:
             if target is None:
                 self._nothing_promoted()
                 return self.current
-            if self.current is not None and (self.current.name, self.current.version, self.current.sha256) == (
-                target.identity
-            ):
-                return self.current
+            current = self.current
+            if current is not None and (current.name, current.version, current.sha256) == target.identity:
+                if current.alive:
+                    return self.current
+                log.error("the worker process of %s v%d died; loading it again", current.name, current.version)
             if self._recently_refused(target):
                 return self.current
             await self._load_and_swap(target, reason)
@@ -158,6 +167,10 @@ class ModelManager:
         MODEL_LOADS.labels("loaded").inc()
         if previous is not None:
             MODEL_VERSION.remove(self.environment, previous.name)
+            # Its worker, if any, stops after the batches already handed to it (they read the reference before).
+            retiring = asyncio.create_task(previous.aclose())
+            self._retiring.add(retiring)
+            retiring.add_done_callback(self._retiring.discard)
         MODEL_VERSION.labels(self.environment, model.name).set(model.version)
         MODEL_LOADED_AT.set(model.loaded_at.timestamp())
         log.info(
@@ -186,8 +199,22 @@ class ModelManager:
             if raw is None:
                 raise Refused(f"transformer {transformer_location.uri} does not exist")
             transformer = Transformer.model_validate_json(raw)
+            worker: ModelWorker | None = None
             try:  # load_verified hashes again right before unpickling: the file cannot have changed in between
-                classifier = await loop.run_in_executor(self.loader, load_classifier, path, target.sha256)
+                if self.runner == "process":
+                    worker = await loop.run_in_executor(
+                        self.loader,
+                        ModelWorker,
+                        path,
+                        target.sha256,
+                        transformer.normalisation,
+                        self.pass_texts,
+                        self.worker_threads,
+                    )
+                    classifier, labels = None, worker.labels
+                else:
+                    classifier = await loop.run_in_executor(self.loader, load_classifier, path, target.sha256)
+                    labels = classifier_labels(classifier)
             except IntegrityError as exc:
                 await self._integrity_failed(target, exc.actual)
                 raise Refused(str(exc)) from exc
@@ -197,12 +224,13 @@ class ModelManager:
             environment=self.environment,
             classifier=classifier,
             normalisation=transformer.normalisation,
-            labels=classifier_labels(classifier),
+            labels=labels,
             sha256=target.sha256,
             artifact_uri=target.artifact.uri,
             transformer_uri=transformer_location.uri,
             lineage=_lineage(target, card, transformer),
             pass_texts=self.pass_texts,
+            worker=worker,
         )
         await asyncio.get_running_loop().run_in_executor(self.loader, model.warm_up)
         return model
@@ -242,6 +270,12 @@ class ModelManager:
             await self.publisher.publish(envelope)
         except Exception:
             log.exception("could not publish model.integrity_failed")
+
+    async def aclose(self) -> None:
+        """Shutdown, after the batcher drained: stop the models' worker processes, if they have any."""
+        if self.current is not None:
+            await self.current.aclose()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
 
     async def poll(self, interval: float) -> None:
         """Background safety net: check the alias now and every `interval` seconds."""

@@ -264,9 +264,23 @@ def histogram_delta(before: dict[str, float], after: dict[str, float]) -> dict[s
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (all its threads), from /proc."""
+    """User + system CPU time of a process so far (all its threads) and of its live child processes (the model
+    worker with INFERENCE_RUNNER=process), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children.update(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    total = own
+    for child in children:
+        try:
+            total += cpu_seconds(child)
+        except OSError:  # exited meanwhile
+            continue
+    return total
 
 
 def measured(target: tuple[str, int], bodies: Path, **options: Any) -> dict[str, Any]:
@@ -304,6 +318,7 @@ def bench_model(env: dict[str, str], kind: str, model_file: Path, texts: list[st
         **SERVICE_SETTINGS,
         "INFERENCE_TORCH_THREADS": str(xstar["threads"]),
         "INFERENCE_PASS_TEXTS": str(xstar["pass_texts"]),
+        "INFERENCE_RUNNER": args.runner,
     }
     out: dict[str, Any] = {"model": name, "x_star": xstar, "settings": settings}
     with server(env, name, **settings) as target:
@@ -374,7 +389,8 @@ def table(results: list[dict[str, Any]]) -> str:
         x = r["x_star"]
         lines.append(
             f"{r['model']:<11} X* best {x['best_texts_per_s']:.0f} texts/s at batch {x['best_batch']}, "
-            f"t(1) {x['t1_ms']:.2f} ms, {x['threads']} thread(s), pass {x['pass_texts'] or 'whole batch'}; "
+            f"t(1) {x['t1_ms']:.2f} ms, {x['threads']} thread(s), pass {x['pass_texts'] or 'whole batch'}, "
+            f"runner {r['settings'].get('INFERENCE_RUNNER', 'thread')}; "
             f"R0 {r['r0']['rps']:.0f} req/s "
             f"({r['r0']['server_cpu_ms_per_request']:.3f} ms CPU each); limit {r['limit']:.0f}/s"
         )
@@ -399,6 +415,9 @@ def main() -> None:
     parser.add_argument("--xstar-seconds", type=float, default=1.5, help="seconds per batch size in process")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--retrain", action="store_true")
+    parser.add_argument(
+        "--runner", choices=("thread", "process"), default="thread", help="INFERENCE_RUNNER of the service runs"
+    )
     parser.add_argument("--xstar-only", help=argparse.SUPPRESS)  # internal: one X* measurement, JSON on stdout
     parser.add_argument("--texts", help=argparse.SUPPRESS)
     parser.add_argument("--pass-texts", type=int, default=0, help=argparse.SUPPRESS)

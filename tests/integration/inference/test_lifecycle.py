@@ -66,7 +66,8 @@ def _queued_texts(url: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def test_sigterm_drains_in_flight_requests_and_flushes_capture(world: World, tmp_path: Path) -> None:
+@pytest.mark.parametrize("runner", ["thread", "process"])
+def test_sigterm_drains_in_flight_requests_and_flushes_capture(world: World, tmp_path: Path, runner: str) -> None:
     world.promote(world.v1, 1, publish=False)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -75,6 +76,7 @@ def test_sigterm_drains_in_flight_requests_and_flushes_capture(world: World, tmp
         INFERENCE_MAX_WAIT_MS="1000",  # requests wait in the queue long enough to be in flight at SIGTERM
         INFERENCE_CAPTURE_FLUSH_SECONDS="3600",  # only the shutdown flush writes capture
         MLOPS_LOG_FORMAT="text",
+        INFERENCE_RUNNER=runner,
     )
     log = (tmp_path / "inference.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "services.inference"], env=env, stdout=log, stderr=log)

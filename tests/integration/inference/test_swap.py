@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from shared.events import S3Location
 from tests.conftest import boto
 from tests.integration.inference.conftest import StartInference, World, wait_serving
+from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.integration
 NO_POLL = {"INFERENCE_ALIAS_CHECK_SECONDS": "3600"}  # the periodic check only at start: swaps here come from events
@@ -55,13 +57,23 @@ class SteadyLoad:
         return {v for rows in self.outcomes.values() for _, v in rows}
 
 
-def test_swap_under_steady_load_fails_no_request(world: World, start_inference: StartInference) -> None:
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+@pytest.mark.parametrize("runner", ["thread", "process"])
+def test_swap_under_steady_load_fails_no_request(world: World, start_inference: StartInference, runner: str) -> None:
     world.promote(world.v1, 1, publish=False)
-    with start_inference(**NO_POLL) as url:
-        wait_serving(url, 1)
+    with start_inference(**NO_POLL, INFERENCE_RUNNER=runner) as url:
+        old = wait_serving(url, 1)
         with SteadyLoad(url) as load:
             world.promote(world.v2, 2)
-            wait_serving(url, 2)
+            new = wait_serving(url, 2)
             # Keep the load on until every client thread has been answered by the new model too.
             threading.Event().wait(0.5)
         outcomes = dict(load.outcomes)
@@ -71,6 +83,10 @@ def test_swap_under_steady_load_fails_no_request(world: World, start_inference: 
     for rows in outcomes.values():  # once a client saw the new model, it never saw the old one again
         versions = [v for _, v in rows]
         assert versions == sorted(versions)
+    assert (old["runner"], new["runner"]) == (runner, runner)
+    if runner == "process":  # each version had its own worker; the replaced one was stopped
+        assert old["worker_pid"] != new["worker_pid"]
+        wait_until(lambda: not _running(old["worker_pid"]), timeout=30, what="the old worker to exit")
 
 
 def test_two_replicas_both_converge_on_a_promotion(world: World, start_inference: StartInference) -> None:
@@ -85,8 +101,9 @@ def test_two_replicas_both_converge_on_a_promotion(world: World, start_inference
     assert _fanout_queues(world) == []  # a clean shutdown removes each replica's queue
 
 
+@pytest.mark.parametrize("runner", ["thread", "process"])
 def test_tampered_artifact_is_refused_and_alerted_while_the_old_model_serves(
-    world: World, start_inference: StartInference
+    world: World, start_inference: StartInference, runner: str
 ) -> None:
     s3, bucket = boto("s3"), world.topology.home_bucket
     genuine = s3.get_object(Bucket=bucket, Key=world.v2.artifact.key)["Body"].read()
@@ -95,7 +112,7 @@ def test_tampered_artifact_is_refused_and_alerted_while_the_old_model_serves(
     tampered = world.v2.model_copy(update={"artifact": S3Location(bucket=bucket, key=tampered_key)})
     events = world.events()
     world.promote(world.v1, 1, publish=False)
-    with start_inference(**NO_POLL) as url:
+    with start_inference(**NO_POLL, INFERENCE_RUNNER=runner) as url:
         wait_serving(url, 1)
         world.promote(tampered, 3)
         alert = events.wait_for(lambda e: e.type == "model.integrity_failed")[0].payload
