@@ -173,7 +173,15 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     """The FastAPI app of a service, with the backbone's lifespan and operational endpoints."""
     common = CommonSettings()
     configure_logging(spec.name, common.log_level, common.log_format)
-    app = FastAPI(title=spec.title, description=spec.description, version=spec.version, lifespan=_lifespan(spec))
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=_lifespan(spec),
+        # The platform's metrics are Prometheus and its logs JSON lines; FastAPI's native OpenTelemetry would
+        # otherwise look for a configured provider on every request (a few % of a request's CPU, py-spy).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_http_metrics(app, spec.name)
     app.include_router(_health_router())
     for router in spec.routers:

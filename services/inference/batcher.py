@@ -19,7 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from services.inference.metrics import BATCH_TEXTS, FORWARD_SECONDS, QUEUE_DEPTH, QUEUE_WAIT_SECONDS, TEXTS
-from services.inference.model import Predictor, ServingModel, TextResult
+from services.inference.model import Predictor, TextResult
 
 log = logging.getLogger(__name__)
 
@@ -168,12 +168,7 @@ class Batcher:
     async def _forward(self, model: Predictor, texts: list[str]) -> tuple[list[TextResult], bool]:
         # A pass that has started always finishes and is answered, even when the loop is cancelled meanwhile
         # (shutdown): the thread cannot be interrupted, and its requests are waiting for exactly this answer.
-        # A model in a worker process (INFERENCE_RUNNER=process) is driven from the loop itself: no thread hand-offs.
-        worker = model.worker if isinstance(model, ServingModel) else None
-        if worker is not None:
-            pending: asyncio.Future[list[TextResult]] = asyncio.ensure_future(worker.predict(texts))
-        else:
-            pending = asyncio.get_running_loop().run_in_executor(self._executor, model.predict, texts)
+        pending = asyncio.ensure_future(model.run(texts, self._executor))
         cancelled = False
         while True:
             try:

@@ -3,14 +3,17 @@ where it came from. Everything here runs in worker threads, never on the event l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from services.inference.graph import PooledOneHotGraph, compile_graph
 from shared.classifier import load_verified
 from shared.textnorm import NormalisationConfig, normalise
 
@@ -41,6 +44,10 @@ class Predictor:
     def predict(self, texts: Sequence[str]) -> list[TextResult]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    async def run(self, texts: Sequence[str], executor: Executor) -> list[TextResult]:
+        """One forward pass as the batcher awaits it: `predict` in the model thread (`executor`), never on the loop."""
+        return await asyncio.get_running_loop().run_in_executor(executor, self.predict, texts)
+
     async def aclose(self) -> None:
         """It is no longer served: release what it holds (a worker process) after the batches handed to it."""
 
@@ -67,19 +74,39 @@ class ServingModel(Predictor):
     # INFERENCE_RUNNER=process: the classifier lives in this worker process (runner.py), `classifier` is None here.
     worker: ModelWorker | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The vectorised path for the pooled one-hot shape (graph.py); None: Flair's own predict serves the model.
+    _graph: PooledOneHotGraph | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.classifier is not None:
+            self._graph = compile_graph(self.classifier)
+
+    async def run(self, texts: Sequence[str], executor: Executor) -> list[TextResult]:
+        if self.worker is not None:  # INFERENCE_RUNNER=process: driven from the loop itself, no thread hand-off
+            return await self.worker.predict(texts)
+        return await super().run(texts, executor)
 
     def clean(self, text: str) -> str:
         return normalise(text, self.normalisation)
 
     def predict(self, texts: Sequence[str]) -> list[TextResult]:
         """Clean, tokenise and classify in the calling thread, with one forward pass (inference mode). (With a
-        worker process, the batcher awaits `worker.predict` instead.)"""
+        worker process, `run` awaits the worker instead.)"""
         if self.worker is not None:
-            raise RuntimeError("this model runs in a worker process: await model.worker.predict(texts)")
+            raise RuntimeError("this model runs in a worker process: await model.run(texts, executor)")
+        import torch
+
+        cleaned = [self.clean(text) for text in texts]
+        if self._graph is not None:
+            with self._lock, torch.inference_mode():
+                found = self._graph.probabilities(cleaned)
+            return [_from_probabilities(text, found_one) for text, found_one in zip(cleaned, found, strict=True)]
+        return self._predict_with_flair(cleaned)
+
+    def _predict_with_flair(self, cleaned: list[str]) -> list[TextResult]:
         import torch
         from flair.data import Sentence
 
-        cleaned = [self.clean(text) for text in texts]
         sentences = [Sentence(text) for text in cleaned]
         label_type = self.classifier.label_type
         # Sentences without tokens get no label from Flair; keep them out of the pass (and out of its padding).
@@ -130,9 +157,12 @@ class ServingModel(Predictor):
 
 def _result(text: str, sentence: Any, label_type: str) -> TextResult:
     labels = sentence.get_labels(label_type)
-    if not labels:
+    return _from_probabilities(text, {label.value: float(label.score) for label in labels} if labels else None)
+
+
+def _from_probabilities(text: str, probabilities: dict[str, float] | None) -> TextResult:
+    if not probabilities:
         return TextResult(text=text, label=None, probability=0.0, probabilities={})
-    probabilities = {label.value: float(label.score) for label in labels}
     best = max(probabilities, key=probabilities.__getitem__)
     return TextResult(text=text, label=best, probability=probabilities[best], probabilities=probabilities)
 

@@ -1,7 +1,7 @@
 """The process runner (`INFERENCE_RUNNER=process`): each loaded model lives in its own worker process.
 
-The small models' forward pass is mostly Python (segtok tokens, `Sentence` objects, per-token lookups) and holds the
-GIL, as does serving HTTP: in one process the two take turns. With the model in a worker process they run in
+The small models' pass is mostly Python (segtok's tokenisation, even on the vectorised graph of graph.py) and holds
+the GIL, as does serving HTTP: in one process the two take turns. With the model in a worker process they run in
 parallel; a batch crosses a pipe as a list of strings and comes back as (text, label, probability, probabilities).
 
 One worker per model version makes a hot swap what it is with threads: the new worker loads (after the manager has
