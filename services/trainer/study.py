@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -29,6 +30,7 @@ from services.trainer.spec import JobSpec, StudyConfig, trial_seed
 log = logging.getLogger(__name__)
 EXCLUDED = ("interrupted", "surplus")  # user attrs of FAIL trials that did not use a slot of the budget
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+_SCHEMA_LOCK_KEY = 0x6F70_7475  # PostgreSQL advisory lock key for creating Optuna's schema ("optu")
 
 
 class TrialSeededTPE(TPESampler):
@@ -56,12 +58,36 @@ def open_storage(url: str, heartbeat_seconds: int = 10) -> Any:
         return JournalStorage(JournalFileBackend(path))
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+        with _schema_lock(url):
+            return _rdb_storage(url, heartbeat_seconds)
+    return _rdb_storage(url, heartbeat_seconds)
+
+
+def _rdb_storage(url: str, heartbeat_seconds: int) -> Any:
     return optuna.storages.RDBStorage(
         url,
         heartbeat_interval=heartbeat_seconds,
         grace_period=heartbeat_seconds * 3,
         engine_kwargs={"pool_pre_ping": True},
     )
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock while RDBStorage creates Optuna's tables if they are missing: workers started
+    together on an empty database otherwise race on CREATE TABLE, and all but one fail with a unique violation."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:

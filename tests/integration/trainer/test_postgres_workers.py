@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -83,3 +85,43 @@ def test_two_workers_split_one_postgres_study(postgres_url: str, tmp_path: Path)
             if worker.poll() is None:
                 worker.kill()
         optuna.delete_study(study_name=name, storage=open_storage(postgres_url))
+
+
+@pytest.fixture
+def fresh_database(postgres_url: str) -> Iterator[str]:
+    """An empty database of its own: the state of a first deployment, before any worker has created Optuna's tables."""
+    import psycopg2
+
+    server, _, _ = postgres_url.rpartition("/")
+    name = f"fresh_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(f"{server}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_workers_starting_together_on_an_empty_database_all_open_the_storage(fresh_database: str) -> None:
+    # Each worker's RDBStorage creates Optuna's tables when they are missing; started together, all but one lose
+    # the race for CREATE TABLE. That must not fail a worker.
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        start.wait()
+        try:
+            open_storage(fresh_database).engine.dispose()
+        except BaseException as exc:  # reported below, with its type
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
