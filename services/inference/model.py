@@ -74,8 +74,8 @@ class ServingModel(Predictor):
     # INFERENCE_RUNNER=process: the classifier lives in this worker process (runner.py), `classifier` is None here.
     worker: ModelWorker | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    # The vectorised path for the pooled one-hot shape (graph.py); None: Flair's own predict serves the model.
-    _graph: PooledOneHotGraph | None = field(default=None, repr=False)
+    # Derived from `classifier`: the vectorised path for the pooled one-hot shape (graph.py); None: Flair's predict.
+    _graph: PooledOneHotGraph | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.classifier is not None:
