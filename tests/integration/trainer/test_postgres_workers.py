@@ -78,7 +78,8 @@ def test_two_workers_split_one_postgres_study(postgres_url: str, tmp_path: Path)
         assert len(by_worker) == 2 and all(by_worker.values()), by_worker
         assert len({tuple(sorted(t.params.items())) for t in ran}) == N_TRIALS  # no parameter set twice
         surplus = [t for t in trials if t.user_attrs.get("surplus")]
-        assert len(trials) == N_TRIALS + len(surplus) and len(surplus) <= 1
+        # A worker whose trial starts once the budget is used records it as surplus and stops: one at most per worker.
+        assert len(trials) == N_TRIALS + len(surplus) and len(surplus) <= len(workers)
         assert all(not t.params for t in surplus)  # a surplus slot never trained
     finally:
         for worker in workers:
